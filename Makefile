@@ -1,0 +1,92 @@
+# vllm-mm-patches: a patch series on top of vLLM $(VLLM_TAG).
+# `make help` lists the targets. Everything it makes lives under build/.
+
+include VERSION
+
+PYTHON ?= python3
+VENV   := build/venv
+VPY    := $(VENV)/bin/python
+SERIES := $(PYTHON) scripts/series.py
+# Pytest options for the vLLM tests (e.g. PYTEST_ARGS="-k keye -x").
+PYTEST_ARGS ?=
+
+export OMP_NUM_THREADS ?= 2
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help fetch apply export build test test-tooling test-vllm test-e2e check \
+        smoke serve demo eval eval-gpu bench bench-keye bench-vit-cudagraph \
+        bench-kimi lock clean
+
+help: ## this list (times: 2-core machine, cold pip cache)
+	@echo "vllm-mm-patches on vLLM $(VLLM_TAG). Fresh machine: make apply && make test"
+	@echo
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo
+	@echo "Variables: FORCE=1 (apply: discard local work, kept under refs/backups/),"
+	@echo "  DEVICE=cpu|cuda (build), VLLM_GIT_URL=<git url> (fetch: clone the tag),"
+	@echo "  PYTEST_ARGS=... (test-vllm), MODEL=... (eval-gpu), PYTHON=python3.x"
+
+fetch: ## download + verify the pinned sdist into build/ (~10 s; VLLM_GIT_URL clones)
+	$(SERIES) fetch
+
+apply: ## build/vllm = pristine tag + patches/*.patch (~20 s first time, ~2 s after)
+	$(SERIES) apply $(if $(FORCE),--force)
+
+export: ## build/vllm commits after the tag -> patches/ (byte-stable, ~2 s)
+	$(SERIES) export
+
+build: ## venv + deps + patched tree with the release's kernels (~6 min cold, ~10 s after)
+	@test -d build/vllm/.git || $(SERIES) apply
+	$(PYTHON) scripts/build.py
+
+test: build ## tooling tests, e2e tests, then the series' vLLM tests (~15 min)
+	$(PYTHON) scripts/run_tests.py
+
+test-tooling: build ## only the fast tests of the tooling in tests/ (~30 s)
+	$(VPY) -m pytest -q -p no:cacheprovider tests -m "not e2e"
+
+test-vllm: build ## only the vLLM tests the series adds/changes + tests/vllm-tests.txt
+	cd build/vllm && ../venv/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) \
+	  $$($(PYTHON) ../../scripts/series.py test-files)
+
+test-e2e: build ## only the end-to-end tests (tiny models through the engine, ~5 min)
+	$(VPY) -m pytest -q -p no:cacheprovider tests -m e2e
+
+check: build ## lint the series: messages, clean apply in order, tag's ruff (~20 s)
+	$(SERIES) check --ruff $(VENV)/bin/ruff
+
+smoke: build ## generate text on CPU with a tiny random Qwen3-VL (~1 min)
+	$(VPY) scripts/smoke.py
+
+serve: build ## vllm serve the tiny model on 127.0.0.1 (Ctrl-C stops it)
+	$(VPY) scripts/serve.py
+
+demo: build ## start the server, send an image+video chat request, stop it (~2 min)
+	$(VPY) scripts/demo.py
+
+eval: build ## lm-eval on a local task: pristine v0.19.1 vs patched, same scores (~5 min)
+	$(VPY) scripts/eval_local.py
+
+eval-gpu: ## lm-eval of a real checkpoint (needs a GPU and the model hub): MODEL=...
+	$(PYTHON) scripts/eval_gpu.py $(MODEL)
+
+bench: bench-keye bench-vit-cudagraph bench-kimi ## all benchmarks
+
+bench-keye: build ## Keye M-RoPE: v0.19.1 vs patched, one run (~1 min)
+	$(VPY) scripts/bench_keye_mrope.py
+
+bench-vit-cudagraph: build ## Qwen3-VL ViT eager vs CUDA graph (skips without a GPU)
+	$(VPY) scripts/bench_vit_cudagraph.py
+
+bench-kimi: build ## Kimi-K2.5 ViT latency and syncs, v0.19.1 vs patched (skips w/o GPU)
+	$(VPY) scripts/bench_kimi_vit.py
+
+lock: ## rewrite scripts/constraints.txt from build/venv (after changing requirements)
+	$(PYTHON) scripts/lock.py
+
+clean: ## remove build/ except downloads (refuses if build/vllm has unexported work)
+	$(SERIES) status --require-clean
+	rm -rf build/vllm build/venv build/src build/models build/pristine
