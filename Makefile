@@ -23,7 +23,7 @@ export TRANSFORMERS_OFFLINE := 1
 help: ## this list (times: 2-core machine, cold pip cache)
 	@echo "vllm-mm-patches on vLLM $(VLLM_TAG). Fresh machine: make apply && make test"
 	@echo
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo
 	@echo "Variables: FORCE=1 (apply: discard local work, kept under refs/backups/),"
 	@echo "  DEVICE=cpu|cuda (build), VLLM_GIT_URL=<git url> (fetch: clone the tag),"

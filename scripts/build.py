@@ -211,7 +211,7 @@ def main() -> int:
             "      f'{type(p).__name__}, kernels OK')\n"
         )
         proc = subprocess.run(
-            [str(py), "-c", probe], capture_output=True, text=True, cwd=layout.build
+            [str(py), "-c", probe], capture_output=True, text=True, cwd=ROOT
         )
         if proc.returncode != 0:
             tail = (proc.stderr.strip().splitlines() or ["?"])[-1]

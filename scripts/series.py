@@ -733,6 +733,12 @@ def manifest_entries(path: Path) -> list[tuple[str, str, str]]:
     return entries
 
 
+def deselected(manifest: Path) -> list[str]:
+    """Test ids (`file::test`) the manifest excludes inside a file it runs."""
+    return [p for p, status, _ in manifest_entries(manifest)
+            if status == "exclude" and "::" in p]
+
+
 def test_files(layout: Layout, manifest: Path) -> list[str]:
     """vLLM test files to run: those the series adds/changes + the manifest's."""
     patches = patch_files(layout.patches)
@@ -747,12 +753,12 @@ def test_files(layout: Layout, manifest: Path) -> list[str]:
     ]
     wanted += [p for p, status, _ in manifest_entries(manifest) if status == "run"]
     out: list[str] = []
+    for entry, _, _ in manifest_entries(manifest):
+        if not (layout.tree / entry.split("::")[0]).is_file():
+            raise SeriesError(f"{manifest}: {entry} does not exist in {layout.tree}")
     for f in wanted:
         if not (layout.tree / f).is_file():
-            # A file the series adds then deletes, or a stale manifest line.
-            if f in {p for p, _, _ in manifest_entries(manifest)}:
-                raise SeriesError(f"{manifest}: {f} does not exist in {layout.tree}")
-            continue
+            continue  # a file the series adds, then deletes
         if f not in out:
             out.append(f)
     return out

@@ -387,6 +387,10 @@ def test_test_files_from_patches_and_manifest(env: tuple[Layout, Pin]) -> None:
     manifest.write_text("tests/test_new.py exclude\n")
     with pytest.raises(SeriesError, match="needs a reason"):
         series.test_files(layout, manifest)
+    manifest.write_text("pkg/other.py run\ntests/test_new.py::test_x exclude slow\n")
+    assert series.test_files(layout, manifest) == ["tests/test_new.py",
+                                                   "pkg/other.py"]
+    assert series.deselected(manifest) == ["tests/test_new.py::test_x"]
 
 
 def test_read_kv_rejects_garbage(tmp_path: Path) -> None:
