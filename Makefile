@@ -16,7 +16,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help fetch apply export build test test-tooling test-vllm test-e2e check \
+.PHONY: models help fetch apply export build test test-tooling test-vllm test-e2e check \
         smoke serve demo eval eval-gpu bench bench-keye bench-vit-cudagraph \
         bench-kimi lock clean
 
@@ -58,20 +58,23 @@ test-e2e: build ## only the end-to-end tests (tiny models through the engine, ~5
 check: build ## lint the series: messages, clean apply in order, tag's ruff (~20 s)
 	$(SERIES) check --ruff $(VENV)/bin/ruff
 
+models: build ## build the tiny random-weight checkpoints into build/models (~10 s)
+	$(VPY) scripts/tiny_models.py all --out build/models
+
 smoke: build ## generate text on CPU with a tiny random Qwen3-VL (~1 min)
 	$(VPY) scripts/smoke.py
 
 serve: build ## vllm serve the tiny model on 127.0.0.1 (Ctrl-C stops it)
-	$(VPY) scripts/serve.py
+	$(VPY) scripts/serve.py $(if $(MODEL),--model $(MODEL))
 
 demo: build ## start the server, send an image+video chat request, stop it (~2 min)
-	$(VPY) scripts/demo.py
+	$(VPY) scripts/demo.py $(if $(MODEL),--model $(MODEL))
 
 eval: build ## lm-eval on a local task: pristine v0.19.1 vs patched, same scores (~5 min)
 	$(VPY) scripts/eval_local.py
 
 eval-gpu: ## lm-eval of a real checkpoint (needs a GPU and the model hub): MODEL=...
-	$(PYTHON) scripts/eval_gpu.py $(MODEL)
+	$(if $(wildcard $(VPY)),$(VPY),$(PYTHON)) scripts/eval_gpu.py $(MODEL)
 
 bench: bench-keye bench-vit-cudagraph bench-kimi ## all benchmarks
 

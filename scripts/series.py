@@ -813,7 +813,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.cmd == "check":
             print(check(layout, pin, args.ruff))
         elif args.cmd == "test-files":
-            print("\n".join(test_files(layout, args.manifest)))
+            files = test_files(layout, args.manifest)
+            files += [f"--deselect={t}" for t in deselected(args.manifest)]
+            print("\n".join(files))
     except SeriesError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
