@@ -55,8 +55,10 @@ test-vllm: build ## only the vLLM tests the series adds/changes + tests/vllm-tes
 test-e2e: build ## only the end-to-end tests (tiny models through the engine, ~5 min)
 	$(VPY) -m pytest -q -p no:cacheprovider tests -m e2e
 
-check: build ## lint the series: messages, clean apply in order, tag's ruff (~20 s)
+check: build ## lint the series (messages, clean apply, tag's ruff) and the tooling (~20 s)
 	$(SERIES) check --ruff $(VENV)/bin/ruff
+	$(VENV)/bin/ruff check scripts tests
+	$(VENV)/bin/ruff format --check scripts tests
 
 models: build ## build the tiny random-weight checkpoints into build/models (~10 s)
 	$(VPY) scripts/tiny_models.py all --out build/models

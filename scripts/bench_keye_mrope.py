@@ -21,15 +21,14 @@ Prints the median times and the speedup. Exit status 1 if the outputs
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import statistics
+import importlib
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
+
+from _bench import load_module, median_ms
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PRISTINE = ROOT / "build" / "src" / "vllm-0.19.1"
@@ -63,16 +62,6 @@ def import_vllm_from(tree: Path) -> None:
 
     if Path(vllm.__file__).resolve().parents[1] != tree.resolve():
         raise SystemExit(f"vllm imported from {vllm.__file__}, not from {tree}")
-
-
-def load_module(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def load_side_by_side(pristine: Path, patched: Path) -> dict[str, dict[str, Any]]:
@@ -165,16 +154,6 @@ def build_prompt(
     return Prompt(tokens, features)
 
 
-def median_ms(fn: Callable[[], Any], repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pristine", type=Path, default=DEFAULT_PRISTINE)
@@ -204,7 +183,7 @@ def main() -> int:
                     )
 
                 results[label] = run()
-                times[label] = median_ms(run, args.repeat)
+                times[label] = median_ms(run, args.repeat, warmup=1, device="cpu")
             (old_pos, old_delta), (new_pos, new_delta) = results.values()
             same = torch.equal(old_pos, new_pos) and old_delta == new_delta
             speedup = times["v0.19.1"] / times["patched"]

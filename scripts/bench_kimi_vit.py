@@ -23,19 +23,17 @@ tower fails.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib.util
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
+
+from _bench import load_module, median_ms, vllm_env
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TREE = ROOT / "build" / "vllm"
@@ -48,16 +46,6 @@ FULL_SIZES = dict(
 TINY_SIZES = dict(patch_size=2, hidden_size=32, heads=2, layers=2, mlp=64, pos_emb=4)
 DEFAULT_GRID = "1x32x32,1x32x32,1x24x40,4x32x32"
 TINY_GRID = "1x4x6,2x4x4,1x2x2"
-
-
-def load_module(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def load_side_by_side(tree: Path, workdir: Path) -> dict[str, ModuleType]:
@@ -82,32 +70,6 @@ def parse_grid(text: str) -> list[list[int]]:
     if any(len(thw) != 3 or min(thw) < 1 for thw in grid):
         raise SystemExit(f"--grid: expected TxHxW items, got {text!r}")
     return grid
-
-
-@contextlib.contextmanager
-def vllm_env(device: str) -> Iterator[Any]:
-    """A current VllmConfig and a 1-process distributed environment."""
-    from vllm.config import VllmConfig, set_current_vllm_config
-    from vllm.distributed import (
-        cleanup_dist_env_and_memory,
-        init_distributed_environment,
-        initialize_model_parallel,
-    )
-
-    vllm_config = VllmConfig()
-    with set_current_vllm_config(vllm_config):
-        init_distributed_environment(
-            world_size=1,
-            rank=0,
-            distributed_init_method=f"file://{tempfile.mkstemp()[1]}",
-            local_rank=0,
-            backend="nccl" if device == "cuda" else "gloo",
-        )
-        initialize_model_parallel(1, 1)
-        try:
-            yield vllm_config
-        finally:
-            cleanup_dist_env_and_memory()
 
 
 def build_towers(
@@ -175,26 +137,6 @@ def pixel_values(
     generator = torch.Generator().manual_seed(1)
     values = torch.randn(num_patches, 3, patch_size, patch_size, generator=generator)
     return values.to(device=device, dtype=dtype)
-
-
-def sync(device: str) -> None:
-    import torch
-
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
-def median_ms(fn: Callable[[], Any], iters: int, warmup: int, device: str) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iters):
-        sync(device)
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
 
 
 def count_syncs(fn: Callable[[], Any]) -> int:

@@ -28,15 +28,13 @@ from eager by more than --atol.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import statistics
 import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+
+from _bench import median_ms, vllm_env
 
 DEFAULT_SIZES = "224x224,448x448,640x480,896x896,1280x720"
 TINY_SIZES = "64x64,96x128"
@@ -60,31 +58,6 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
             raise SystemExit(f"--sizes: expected HxW items in pixels, got {item!r}")
         sizes.append((int(parts[0]), int(parts[1])))
     return sizes
-
-
-@contextlib.contextmanager
-def vllm_env(device: str) -> Iterator[None]:
-    """A current VllmConfig and a 1-process distributed environment."""
-    from vllm.config import VllmConfig, set_current_vllm_config
-    from vllm.distributed import (
-        cleanup_dist_env_and_memory,
-        init_distributed_environment,
-        initialize_model_parallel,
-    )
-
-    with set_current_vllm_config(VllmConfig()):
-        init_distributed_environment(
-            world_size=1,
-            rank=0,
-            distributed_init_method=f"file://{tempfile.mkstemp()[1]}",
-            local_rank=0,
-            backend="nccl" if device == "cuda" else "gloo",
-        )
-        initialize_model_parallel(1, 1)
-        try:
-            yield
-        finally:
-            cleanup_dist_env_and_memory()
 
 
 def build_model(args: argparse.Namespace, device: str, dtype: Any) -> Any:
@@ -220,25 +193,6 @@ def capture_without_cuda(manager: Any) -> None:
             metadata_buffers=capture.buffers,
             output_buffer=output_buffer,
         )
-
-
-def median_ms(fn: Callable[[], Any], iters: int, warmup: int, device: str) -> float:
-    import torch
-
-    def sync() -> None:
-        if device == "cuda":
-            torch.cuda.synchronize()
-
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iters):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
 
 
 def main() -> int:

@@ -55,6 +55,12 @@ def sh(cmd: list[str], what: str, env: dict[str, str] | None = None) -> None:
         raise SeriesError(f"{what} failed (see the output above)")
 
 
+def pip_install(
+    py: Path, args: list[str], what: str, env: dict[str, str] | None = None
+) -> None:
+    sh([str(py), "-m", "pip", "install", "-q", *args], what, env=env)
+
+
 def runtime_requirements(wheel: Path) -> list[str]:
     """vLLM's runtime requirements from the wheel's metadata, minus torch."""
     with zipfile.ZipFile(wheel) as zf:
@@ -140,18 +146,9 @@ def main() -> int:
         ).hexdigest()
         deps_stamp = venv / ".deps-stamp"
         if not stamp_ok(deps_stamp, key):
-            sh(
-                [
-                    str(py),
-                    "-m",
-                    "pip",
-                    "install",
-                    "-q",
-                    "-c",
-                    str(constraints),
-                    "-r",
-                    str(reqs),
-                ],
+            pip_install(
+                py,
+                ["-c", str(constraints), "-r", str(reqs)],
                 "installing the dependencies",
             )
             deps_stamp.write_text(key)
@@ -182,18 +179,9 @@ def main() -> int:
                 VLLM_USE_PRECOMPILED="1", VLLM_PRECOMPILED_WHEEL_LOCATION=str(wheel)
             )
         if not stamp_ok(install_stamp, install_key):
-            sh(
-                [
-                    str(py),
-                    "-m",
-                    "pip",
-                    "install",
-                    "-q",
-                    "-e",
-                    str(tree),
-                    "--no-deps",
-                    "--no-build-isolation",
-                ],
+            pip_install(
+                py,
+                ["-e", str(tree), "--no-deps", "--no-build-isolation"],
                 "installing build/vllm",
                 env=env,
             )

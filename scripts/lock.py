@@ -39,6 +39,14 @@ def main() -> int:
         print("error: build/venv missing: run `make build`", file=sys.stderr)
         return 1
     lines = freeze(python)
+    unpinned = [line for line in lines if "==" not in line]
+    if unpinned:
+        print(
+            f"error: not installed from an index, cannot be pinned: {unpinned}; "
+            "reinstall them with `pip install NAME==VERSION`",
+            file=sys.stderr,
+        )
+        return 1
     (ROOT / "scripts" / "constraints.txt").write_text(HEADER + "\n".join(lines) + "\n")
     print(f"scripts/constraints.txt: {len(lines)} pins")
     return 0

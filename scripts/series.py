@@ -279,7 +279,12 @@ def run(
     env: dict[str, str] | None = None,
     check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(list(cmd), cwd=cwd, env=env, text=True, capture_output=True)
+    try:
+        proc = subprocess.run(
+            list(cmd), cwd=cwd, env=env, text=True, capture_output=True
+        )
+    except FileNotFoundError:
+        raise SeriesError(f"{what} failed: {cmd[0]} is not installed") from None
     if check and proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip().splitlines()
         last = detail[-1] if detail else f"exit code {proc.returncode}"
@@ -701,10 +706,14 @@ def check(layout: Layout, pin: Pin, ruff: str | None) -> str:
                 if f.endswith(".py") and (work / f).is_file()
             ]
             if py and ruff is not None:
-                if shutil.which(ruff) is None:
+                ruff_exe = shutil.which(ruff)
+                if ruff_exe is None:
                     raise SeriesError(f"{ruff} not found: run `make build` first")
+                ruff_exe = str(Path(ruff_exe).resolve())
                 for args in (["check"], ["format", "--check"]):
-                    proc = run([ruff, *args, *py], cwd=work, what="ruff", check=False)
+                    proc = run(
+                        [ruff_exe, *args, *py], cwd=work, what="ruff", check=False
+                    )
                     if proc.returncode != 0:
                         out = (proc.stdout + proc.stderr).strip()
                         problems.append(f"ruff {' '.join(args)}:\n{out}")
@@ -735,8 +744,11 @@ def manifest_entries(path: Path) -> list[tuple[str, str, str]]:
 
 def deselected(manifest: Path) -> list[str]:
     """Test ids (`file::test`) the manifest excludes inside a file it runs."""
-    return [p for p, status, _ in manifest_entries(manifest)
-            if status == "exclude" and "::" in p]
+    return [
+        p
+        for p, status, _ in manifest_entries(manifest)
+        if status == "exclude" and "::" in p
+    ]
 
 
 def test_files(layout: Layout, manifest: Path) -> list[str]:

@@ -167,6 +167,52 @@ def _init_weights(model: Any, logit_gain: float = 4.0) -> None:
                     p.copy_(0.1 * noise)
 
 
+def _processor_kwargs(
+    patch: int, merge: int, temporal: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Image and video processor kwargs (Qwen2-VL style): 2x2 to 8x8 merged
+    patches an image, up to 16 such frames a video, sampled at 2 fps."""
+    factor = patch * merge
+    layout = dict(patch_size=patch, temporal_patch_size=temporal, merge_size=merge)
+    image = dict(
+        size={
+            "shortest_edge": 2 * 2 * factor * factor,
+            "longest_edge": 8 * 8 * factor * factor,
+        },
+        **layout,
+    )
+    video = dict(
+        size={
+            "shortest_edge": 2 * 2 * factor * factor,
+            "longest_edge": 16 * 8 * 8 * factor * factor,
+        },
+        **layout,
+        fps=2,
+    )
+    return image, video
+
+
+def _save_model(
+    out: Path,
+    model_class: type[Any],
+    config: Any,
+    generation: dict[str, Any],
+    processor: Any,
+) -> None:
+    """Instantiate `model_class(config)` with _init_weights' weights and save it,
+    its greedy generation config and `processor` into `out`."""
+    import torch
+    from transformers import GenerationConfig
+
+    config.architectures = [model_class.__name__]
+    torch.manual_seed(SEED)
+    model = model_class(config).to(torch.float32)
+    _init_weights(model)
+    model.generation_config = GenerationConfig(**generation, do_sample=False)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+
+
 # ---------------------------------------------------------------------------
 # Qwen3-VL
 # ---------------------------------------------------------------------------
@@ -245,9 +291,7 @@ def _qwen_tokenizer() -> Any:
 
 
 def build_qwen3_vl(out: Path) -> None:
-    import torch
     from transformers import (
-        GenerationConfig,
         Qwen2VLImageProcessor,
         Qwen3VLConfig,
         Qwen3VLForConditionalGeneration,
@@ -258,31 +302,12 @@ def build_qwen3_vl(out: Path) -> None:
     tokenizer = _qwen_tokenizer()
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
     patch, merge, temporal = 16, 2, 2
-    factor = patch * merge
-    image_processor = Qwen2VLImageProcessor(
-        size={
-            "shortest_edge": 2 * 2 * factor * factor,
-            "longest_edge": 8 * 8 * factor * factor,
-        },
-        patch_size=patch,
-        temporal_patch_size=temporal,
-        merge_size=merge,
-    )
-    video_processor = Qwen3VLVideoProcessor(
-        size={
-            "shortest_edge": 2 * 2 * factor * factor,
-            "longest_edge": 16 * 8 * 8 * factor * factor,
-        },
-        patch_size=patch,
-        temporal_patch_size=temporal,
-        merge_size=merge,
-        min_frames=2,
-        max_frames=16,
-        fps=2,
-    )
+    image_kwargs, video_kwargs = _processor_kwargs(patch, merge, temporal)
     processor = Qwen3VLProcessor(
-        image_processor=image_processor,
-        video_processor=video_processor,
+        image_processor=Qwen2VLImageProcessor(**image_kwargs),
+        video_processor=Qwen3VLVideoProcessor(
+            **video_kwargs, min_frames=2, max_frames=16
+        ),
         tokenizer=tokenizer,
         chat_template=QWEN3_VL_CHAT_TEMPLATE,
     )
@@ -322,18 +347,12 @@ def build_qwen3_vl(out: Path) -> None:
         vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=False,
     )
-    config.architectures = ["Qwen3VLForConditionalGeneration"]
-    torch.manual_seed(SEED)
-    model = Qwen3VLForConditionalGeneration(config).to(torch.float32)
-    _init_weights(model)
-    model.generation_config = GenerationConfig(
+    generation = dict(
         bos_token_id=ids["<|endoftext|>"],
         eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
         pad_token_id=ids["<|endoftext|>"],
-        do_sample=False,
     )
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
+    _save_model(out, Qwen3VLForConditionalGeneration, config, generation, processor)
 
 
 # ---------------------------------------------------------------------------
@@ -408,39 +427,18 @@ def _glm_tokenizer() -> Any:
 
 def _build_glm4v(out: Path, *, glmga: bool) -> None:
     """GLM-4.6V(-Flash) layout; `glmga` swaps in GLMGA's image/video processors."""
-    import torch
     from transformers import (
         Glm4vConfig,
         Glm4vForConditionalGeneration,
         Glm46VImageProcessor,
         Glm46VProcessor,
         Glm46VVideoProcessor,
-        GenerationConfig,
     )
 
     tokenizer = _glm_tokenizer()
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in GLM_SPECIAL_TOKENS}
     patch, merge, temporal = 14, 2, 2
-    factor = patch * merge
-    image_kwargs: dict[str, Any] = dict(
-        size={
-            "shortest_edge": 2 * 2 * factor * factor,
-            "longest_edge": 8 * 8 * factor * factor,
-        },
-        patch_size=patch,
-        temporal_patch_size=temporal,
-        merge_size=merge,
-    )
-    video_kwargs: dict[str, Any] = dict(
-        size={
-            "shortest_edge": 2 * 2 * factor * factor,
-            "longest_edge": 16 * 8 * 8 * factor * factor,
-        },
-        patch_size=patch,
-        temporal_patch_size=temporal,
-        merge_size=merge,
-        fps=2,
-    )
+    image_kwargs, video_kwargs = _processor_kwargs(patch, merge, temporal)
     if glmga:
         from transformers import GlmgaImageProcessor, GlmgaVideoProcessor
 
@@ -494,15 +492,8 @@ def _build_glm4v(out: Path, *, glmga: bool) -> None:
         video_end_token_id=ids["<|end_of_video|>"],
         tie_word_embeddings=False,
     )
-    config.architectures = ["Glm4vForConditionalGeneration"]
-    torch.manual_seed(SEED)
-    model = Glm4vForConditionalGeneration(config).to(torch.float32)
-    _init_weights(model)
-    model.generation_config = GenerationConfig(
-        eos_token_id=eos, pad_token_id=ids["<|endoftext|>"], do_sample=False
-    )
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
+    generation = dict(eos_token_id=eos, pad_token_id=ids["<|endoftext|>"])
+    _save_model(out, Glm4vForConditionalGeneration, config, generation, processor)
 
 
 def build_glm4_6v(out: Path) -> None:

@@ -69,3 +69,22 @@ def test_constraints_pin_what_the_issue_requires() -> None:
     assert pins["torchvision"] == "0.25.0"
     major, minor = map(int, pins["transformers"].split(".")[:2])
     assert (major, minor) >= (5, 10)
+
+
+def test_readme_shows_current_make_help() -> None:
+    import subprocess
+
+    help_text = subprocess.run(
+        ["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## `make help`\n\n```\n", 1)[1].split("```", 1)[0]
+    assert block == help_text
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    command = "make apply && make test"
+    assert f"\n    {command}\n" in readme
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert command in ci

@@ -388,8 +388,7 @@ def test_test_files_from_patches_and_manifest(env: tuple[Layout, Pin]) -> None:
     with pytest.raises(SeriesError, match="needs a reason"):
         series.test_files(layout, manifest)
     manifest.write_text("pkg/other.py run\ntests/test_new.py::test_x exclude slow\n")
-    assert series.test_files(layout, manifest) == ["tests/test_new.py",
-                                                   "pkg/other.py"]
+    assert series.test_files(layout, manifest) == ["tests/test_new.py", "pkg/other.py"]
     assert series.deselected(manifest) == ["tests/test_new.py::test_x"]
 
 
@@ -398,3 +397,45 @@ def test_read_kv_rejects_garbage(tmp_path: Path) -> None:
     f.write_text("A=1\nnot a pair\n")
     with pytest.raises(SeriesError, match="VERSION:2: expected KEY=VALUE"):
         series.read_kv(f)
+
+
+def test_git_url_gives_the_same_tree_as_the_sdist(
+    env: tuple[Layout, Pin], tmp_path: Path
+) -> None:
+    layout, pin = env
+    fetch_and_apply(layout, pin)
+    # An upstream-like git repo of the same release: no sdist-only files,
+    # no generated _version.py, the force-added data file tracked.
+    upstream = tmp_path / "upstream-git"
+    upstream.mkdir()
+    git(upstream, "init", "-q")
+    for name, text in SOURCE.items():
+        if name in ("PKG-INFO", "pkg/_version.py"):
+            continue
+        (upstream / name).parent.mkdir(parents=True, exist_ok=True)
+        (upstream / name).write_text(text)
+    git(upstream, "add", "-A")
+    git(upstream, "add", "-f", "data/table.json")
+    git(upstream, "commit", "-q", "-m", "release")
+    git(upstream, "tag", TAG)
+    other = Layout(root=tmp_path, build=tmp_path / "build-git", patches=layout.patches)
+    src = series.fetch(other, pin, git_url=f"file://{upstream}")
+    assert not (src / ".git").exists()
+    series.init_tree(src, other.tree, TAG)
+    assert git(other.tree, "rev-parse", f"{TAG}^{{tree}}") == git(
+        layout.tree, "rev-parse", f"{TAG}^{{tree}}"
+    )
+
+
+def test_git_url_clone_failure_is_one_clear_error(
+    env: tuple[Layout, Pin], tmp_path: Path
+) -> None:
+    layout, pin = env
+    with pytest.raises(SeriesError, match=f"clone .* at {TAG} failed"):
+        series.fetch(layout, pin, git_url=f"file://{tmp_path}/nowhere")
+    assert not list(layout.src.glob("*"))
+
+
+def test_missing_program_is_a_clear_error() -> None:
+    with pytest.raises(SeriesError, match="frobnicate failed: no-such-prog-x"):
+        series.run(["no-such-prog-x"], what="frobnicate")
