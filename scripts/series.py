@@ -664,7 +664,6 @@ def check(layout: Layout, pin: Pin, ruff: str | None) -> str:
         raise SeriesError(f"{layout.tree} does not exist: run `make apply` first")
     with tempfile.TemporaryDirectory() as d:
         work = Path(d) / "vllm"
-        git(layout.tree, "worktree", "prune")
         run(
             [
                 "git",
@@ -753,27 +752,23 @@ def deselected(manifest: Path) -> list[str]:
 
 def test_files(layout: Layout, manifest: Path) -> list[str]:
     """vLLM test files to run: those the series adds/changes + the manifest's."""
-    patches = patch_files(layout.patches)
-    excluded = {p for p, status, _ in manifest_entries(manifest) if status == "exclude"}
+    entries = manifest_entries(manifest)
+    for entry, _, _ in entries:
+        if not (layout.tree / entry.split("::")[0]).is_file():
+            raise SeriesError(f"{manifest}: {entry} does not exist in {layout.tree}")
+    excluded = {p for p, status, _ in entries if status == "exclude"}
     wanted = [
         f
-        for f in touched_files(patches)
+        for f in touched_files(patch_files(layout.patches))
         if f.startswith("tests/")
         and Path(f).name.startswith("test_")
         and f.endswith(".py")
         and f not in excluded
+        # a file the series adds, then deletes
+        and (layout.tree / f).is_file()
     ]
-    wanted += [p for p, status, _ in manifest_entries(manifest) if status == "run"]
-    out: list[str] = []
-    for entry, _, _ in manifest_entries(manifest):
-        if not (layout.tree / entry.split("::")[0]).is_file():
-            raise SeriesError(f"{manifest}: {entry} does not exist in {layout.tree}")
-    for f in wanted:
-        if not (layout.tree / f).is_file():
-            continue  # a file the series adds, then deletes
-        if f not in out:
-            out.append(f)
-    return out
+    wanted += [p for p, status, _ in entries if status == "run"]
+    return list(dict.fromkeys(wanted))
 
 
 # ---------------------------------------------------------------------- main
