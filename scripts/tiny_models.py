@@ -526,7 +526,22 @@ RECIPES: dict[str, Recipe] = {
         build_glmga,
         "Glm4vForConditionalGeneration, Glm46VProcessor with Glmga image/video processors",
     ),
+    # Remote code (auto_map) written here: scripts/tiny_keye.py, tiny_remote/keye/
+    "keye": Recipe(
+        lambda out: _tiny_keye().build_keye(out),
+        "KeyeForConditionalGeneration, KeyeProcessor (remote code)",
+    ),
+    "keye_vl1_5": Recipe(
+        lambda out: _tiny_keye().build_keye_vl1_5(out),
+        "KeyeVL1_5ForConditionalGeneration, KeyeVL1_5Processor (remote code)",
+    ),
 }
+
+
+def _tiny_keye() -> Any:
+    import tiny_keye  # imports this module: load it lazily
+
+    return tiny_keye
 
 
 # Checked against vLLM v0.19.1 and transformers 5.23 (see the README).
@@ -535,10 +550,6 @@ NOT_BUILDABLE = {
         "vLLM's KimiK25ProcessingInfo needs the checkpoint's remote-code image "
         "processor (media_tokens_calculator, preprocess(medias=...)); "
         "transformers' native Kimi_K25ImageProcessor has neither"
-    ),
-    "keye": (
-        "Keye-VL / Keye-VL-1.5 configs and processors exist only as remote code "
-        "on the model hub; transformers has no Keye classes"
     ),
     "nano_nemotron_vl": (
         "the NemotronH_Nano_VL_V2 config class exists only as remote code on the "
