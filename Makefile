@@ -27,7 +27,7 @@ help: ## this list (times: 2-core machine, cold pip cache)
 	@echo
 	@echo "Variables: FORCE=1 (apply: discard local work, kept under refs/backups/),"
 	@echo "  DEVICE=cpu|cuda (build), VLLM_GIT_URL=<git url> (fetch: clone the tag),"
-	@echo "  PYTEST_ARGS=... (test-vllm), MODEL=... (eval-gpu), PYTHON=python3.x"
+	@echo "  PYTEST_ARGS=... (test-vllm), MODEL=... (serve, demo, eval, eval-gpu), PYTHON=python3.x"
 
 fetch: ## download + verify the pinned sdist into build/ (~10 s; VLLM_GIT_URL clones)
 	$(SERIES) fetch
@@ -73,7 +73,7 @@ demo: build ## start the server, send an image+video chat request, stop it (~2 m
 	$(VPY) scripts/demo.py $(if $(MODEL),--model $(MODEL))
 
 eval: build ## lm-eval on a local task: pristine v0.19.1 vs patched, same scores (~5 min)
-	$(VPY) scripts/eval_local.py
+	$(VPY) scripts/eval_local.py $(if $(MODEL),--model $(MODEL))
 
 eval-gpu: ## lm-eval of a real checkpoint (needs a GPU and the model hub): MODEL=...
 	$(if $(wildcard $(VPY)),$(VPY),$(PYTHON)) scripts/eval_gpu.py $(MODEL)

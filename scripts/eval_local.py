@@ -118,6 +118,7 @@ def run_one(tree: Path, model: Path, limit: int, out: Path) -> None:
 
     _stub_ray_if_missing()
     import lm_eval
+    from serve import uses_remote_code
     from lm_eval.tasks import TaskManager
 
     t0 = time.monotonic()
@@ -130,6 +131,7 @@ def run_one(tree: Path, model: Path, limit: int, out: Path) -> None:
             "enforce_eager": True,
             "seed": 0,
             "limit_mm_per_prompt": {"image": 1, "video": 0},
+            "trust_remote_code": uses_remote_code(model),
         },
         tasks=[TASK],
         task_manager=TaskManager(include_path=str(TASKS_DIR), include_defaults=False),

@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build"
@@ -60,6 +61,32 @@ def resolve_model(model: str) -> Path:
             f"directory or one of {', '.join(sorted(tiny_models.RECIPES))}"
         )
     return path.resolve()
+
+
+# vLLM refuses a per-prompt limit above what the model supports.
+MM_LIMITS = {"image": 2, "video": 2}
+MODEL_MM_LIMITS = {"KeyeVL1_5ForConditionalGeneration": {"video": 1}}
+
+
+def checkpoint_config(model: Path) -> dict[str, Any]:
+    """The checkpoint's config.json ({} without one)."""
+    path = model / "config.json"
+    if not path.is_file():
+        return {}
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def uses_remote_code(model: Path) -> bool:
+    """The checkpoint brings its own config/processor modules (`auto_map`)."""
+    return "auto_map" in checkpoint_config(model)
+
+
+def mm_limits(model: Path) -> dict[str, int]:
+    architectures = checkpoint_config(model).get("architectures") or []
+    limits = dict(MM_LIMITS)
+    for arch in architectures:
+        limits.update(MODEL_MM_LIMITS.get(str(arch), {}))
+    return limits
 
 
 def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -102,11 +129,12 @@ def serve_command(
         "--max-num-seqs",
         "4",
         "--limit-mm-per-prompt",
-        json.dumps({"image": 2, "video": 2}),
+        json.dumps(mm_limits(model)),
         "--media-io-kwargs",
         json.dumps({"video": {"num_frames": 8}}),
         "--seed",
         "0",
+        *(["--trust-remote-code"] if uses_remote_code(model) else []),
         *(extra_args or []),
     ]
 

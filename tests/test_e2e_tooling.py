@@ -90,6 +90,26 @@ def test_serve_command_binds_loopback_only(tmp_path: Path) -> None:
     }
 
 
+def test_serve_command_for_remote_code_and_video_limits(tmp_path: Path) -> None:
+    def limits(cmd: list[str]) -> dict[str, int]:
+        return dict(json.loads(cmd[cmd.index("--limit-mm-per-prompt") + 1]))
+
+    plain = serve.serve_command(tmp_path, 12345, "tiny")
+    assert "--trust-remote-code" not in plain
+    assert limits(plain) == {"image": 2, "video": 2}
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {
+                "architectures": ["KeyeVL1_5ForConditionalGeneration"],
+                "auto_map": {"AutoConfig": "configuration_keye.KeyeVL1_5Config"},
+            }
+        )
+    )
+    keye = serve.serve_command(tmp_path, 12345, "tiny")
+    assert "--trust-remote-code" in keye
+    assert limits(keye) == {"image": 2, "video": 1}  # what Keye-VL-1.5 supports
+
+
 def test_resolve_model_names_what_is_missing(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="config.json"):
         serve.resolve_model(str(tmp_path))

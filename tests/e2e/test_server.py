@@ -1,6 +1,6 @@
-"""`vllm serve` with a tiny Qwen3-VL on CPU, driven by the `openai` client.
+"""`vllm serve` with tiny Qwen3-VL and Keye-VL on CPU, driven by the `openai` client.
 
-Starts one server for the module on 127.0.0.1 (free port), sends chat
+Starts one server per model on 127.0.0.1 (free port), sends chat
 requests with a generated PNG and MP4, checks the response shape, that a
 corrupt video is refused with HTTP 400 and a message naming the video, and
 that the server keeps serving afterwards. The server is always stopped.
@@ -33,14 +33,16 @@ openai = pytest.importorskip("openai")
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
-MODEL = os.environ.get("E2E_MODEL", "qwen3_vl")
+# Keye-VL: its config and processor are remote code (--trust-remote-code),
+# and v0.19.1 could not compute the positions of any Keye-VL video.
+MODELS = [os.environ.get("E2E_MODEL", "qwen3_vl"), "keye"]
 REQUEST_TIMEOUT_S = 180.0
 MAX_TOKENS = 8
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[VLLMServer]:
-    with VLLMServer(MODEL) as srv:
+@pytest.fixture(scope="module", params=MODELS)
+def server(request: pytest.FixtureRequest) -> Iterator[VLLMServer]:
+    with VLLMServer(request.param) as srv:
         yield srv
 
 
