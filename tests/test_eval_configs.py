@@ -56,6 +56,15 @@ def test_list_file_names_every_config() -> None:
     assert sorted(listed) == [p.name for p in CONFIGS]
 
 
+def test_keye_config_loads_remote_code_and_waits_for_a_pristine_baseline() -> None:
+    # Keye-VL-1.5's config and processor exist only as remote code (auto_map).
+    cfg = eval_gpu.load_config(CONFIG_DIR / "Keye-VL-1_5-8B.yaml")
+    assert cfg["trust_remote_code"] is True
+    assert cfg["series_patches"] == ["#39869"]
+    [metric] = [m for t in cfg["tasks"] for m in t["metrics"]]
+    assert metric["value"] is None and "pristine v0.19.1" in metric["baseline"]
+
+
 GOOD: dict[str, Any] = {
     "model_name": "org/model",
     "backend": "vllm-vlm",
