@@ -28,6 +28,8 @@ test_keye_vl1_5_mrope.py).
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -137,19 +139,25 @@ def _run_tree(label: str, tree: Path, models_dir: Path, out: Path) -> dict[str, 
     env["VLLM_ALLOW_INSECURE_SERIALIZATION"] = "1"  # the collective_rpc hook
     t0 = time.monotonic()
     with log.open("wb") as log_f:
-        proc = subprocess.run(
+        # Own process group: a timeout or an interrupt ends the engine core too.
+        proc = subprocess.Popen(
             cmd,
             env=env,
             cwd=ROOT,
             stdin=subprocess.DEVNULL,
             stdout=log_f,
             stderr=subprocess.STDOUT,
-            timeout=RUN_TIMEOUT_S,
-            check=False,
+            start_new_session=True,
         )
-    if proc.returncode != 0 or not out.is_file():
+        try:
+            code = proc.wait(timeout=RUN_TIMEOUT_S)
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+    if code != 0 or not out.is_file():
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
-        raise AssertionError(f"{label} run failed (exit {proc.returncode}):\n{tail}")
+        raise AssertionError(f"{label} run failed (exit {code}):\n{tail}")
     result = json.loads(out.read_text(encoding="utf-8"))
     timings = ", ".join(
         f"{m}: start {r['startup_s']} s, generate {r['generate_s']} s"
