@@ -26,7 +26,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,7 @@ class Case:
     name: str
     content: tuple[Any, ...]
     fps: float = 2.0  # Keye-VL-1.5 frame timestamps: frame / fps seconds
-    notes: dict[str, str] = field(default_factory=dict)
+    fast_frames: bool = False  # Keye-VL-1.5: every other frame a "fast" frame
 
     @property
     def images(self) -> list[Any]:
@@ -97,15 +97,27 @@ class Case:
                 items.append({"type": "image"})
         return [{"role": "user", "content": items}]
 
-    def timestamps(self) -> list[list[float]]:
-        return [[i / self.fps for i in range(len(v))] for v in self.videos]
+    def mm_processor_kwargs(self) -> dict[str, Any]:
+        """Keye-VL-1.5's per-video frame timestamps (and frame types)."""
+        kwargs: dict[str, Any] = {
+            "timestamps": [[i / self.fps for i in range(len(v))] for v in self.videos]
+        }
+        if self.fast_frames:
+            kwargs["frame_types"] = [
+                [i % 2 for i in range(len(v))] for v in self.videos
+            ]
+        return kwargs
 
 
 def cases(model: str) -> list[Case]:
     """The prompts of `model`; two videos only where the model takes two."""
     out = [
         Case("image", (image(128, 96, (220, 20, 20)), "What colour is the square?")),
-        Case("video", (video(8, 64, 96, (20, 40, 220)), "Where does it move?")),
+        Case(
+            "video",
+            (video(8, 64, 96, (20, 40, 220)), "Where does it move?"),
+            fast_frames=True,
+        ),
         Case(
             "two_videos",
             (
@@ -214,7 +226,7 @@ def run_model(name: str, path: Path) -> dict[str, Any]:
                 "multi_modal_data": mm_data,
             }
             if name == "keye_vl1_5" and case.videos:
-                prompt["mm_processor_kwargs"] = {"timestamps": case.timestamps()}
+                prompt["mm_processor_kwargs"] = case.mm_processor_kwargs()
             prompts.append(prompt)
         params = SamplingParams(
             temperature=0.0, max_tokens=MAX_TOKENS, logprobs=NUM_LOGPROBS

@@ -242,6 +242,13 @@ def test_pristine_against_patched(
     config = json.loads((model_dirs[model] / "config.json").read_text())
     pads = {config["image_token_id"], config["video_token_id"]}
     prompt_ids = patched["prompt_ids"]
+    if model == "keye_vl1_5" and case.videos:  # frame and timestamp tokens
+        vocab = json.loads((model_dirs[model] / "tokenizer.json").read_text())
+        added = {t["content"]: t["id"] for t in vocab["added_tokens"]}
+        num_frames = sum(len(v) for v in case.videos)
+        assert prompt_ids.count(added["<|frame|>"]) == num_frames, label
+        if case.fast_frames:
+            assert prompt_ids.count(added["<|fast_start|>"]) == num_frames // 2, label
     if case_name == "long_video":
         num_video = sum(t == config["video_token_id"] for t in prompt_ids)
         assert num_video >= 3000, f"{label}: only {num_video} video tokens"
