@@ -504,6 +504,12 @@ def build_glmga(out: Path) -> None:
     _build_glm4v(out, glmga=True)
 
 
+def build_nano_nemotron_vl(out: Path) -> None:
+    import tiny_nano
+
+    tiny_nano.build(out)
+
+
 # ---------------------------------------------------------------------------
 # Registry, caching, CLI
 # ---------------------------------------------------------------------------
@@ -526,6 +532,11 @@ RECIPES: dict[str, Recipe] = {
         build_glmga,
         "Glm4vForConditionalGeneration, Glm46VProcessor with Glmga image/video processors",
     ),
+    "nano_nemotron_vl": Recipe(
+        build_nano_nemotron_vl,
+        "NemotronH_Nano_VL_V2 (remote-code config), NemotronH '*-', no weights "
+        "(load_format=dummy)",
+    ),
 }
 
 
@@ -539,12 +550,6 @@ NOT_BUILDABLE = {
     "keye": (
         "Keye-VL / Keye-VL-1.5 configs and processors exist only as remote code "
         "on the model hub; transformers has no Keye classes"
-    ),
-    "nano_nemotron_vl": (
-        "the NemotronH_Nano_VL_V2 config class exists only as remote code on the "
-        "model hub (neither transformers nor vLLM registers the model type; "
-        "transformers' nemotron_h_omni is the different V3 Omni model), and "
-        "transformers has no model to compare against"
     ),
 }
 
