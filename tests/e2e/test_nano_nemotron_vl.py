@@ -14,7 +14,10 @@ import os
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 import pytest
 
@@ -81,46 +84,75 @@ def _post(url: str, body: dict) -> tuple[int, dict]:
         return e.code, json.loads(e.read())
 
 
-def test_serve_image_at_the_maximum_and_400_above_limits(nano: Path) -> None:
-    import numpy as np
+SERVE_ARGS = [
+    "--trust-remote-code",
+    "--load-format",
+    "dummy",
+    "--mm-processor-kwargs",
+    json.dumps({"max_num_tiles": MAX_NUM_TILES}),
+]
 
-    args = [
-        "--trust-remote-code",
-        "--load-format",
-        "dummy",
-        "--mm-processor-kwargs",
-        json.dumps({"max_num_tiles": MAX_NUM_TILES}),
-    ]
-    rng = np.random.default_rng(0)
+
+@pytest.fixture(scope="module")
+def server(nano: Path) -> Iterator[VLLMServer]:
+    with VLLMServer(nano, extra_args=SERVE_ARGS) as srv:
+        yield srv
+
+
+def _png(side_w: int, side_h: int, seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    return png_bytes(rng.integers(0, 256, (side_h, side_w, 3), dtype=np.uint8))
+
+
+def _chat(server: VLLMServer, *parts: dict, **extra: object) -> tuple[int, dict]:
+    content = [*parts, {"type": "text", "text": "what?"}]
+    body = {
+        "model": server.served_name,
+        "max_tokens": 4,
+        "temperature": 0.0,
+        "messages": [{"role": "user", "content": content}],
+        **extra,
+    }
+    return _post(f"{server.api_url}/chat/completions", body)
+
+
+def test_serve_image_at_the_maximum_and_400_above_limits(server: VLLMServer) -> None:
     # 256 x 256: a 2 x 2 grid of 128 px tiles (the most tiles of 4) + thumbnail.
-    at_max = png_bytes(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8))
-    small = png_bytes(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    at_max = image_part(_png(256, 256))
+    small = image_part(_png(64, 64, seed=1))
+    status, small_resp = _chat(server, small)
+    assert status == 200, small_resp
+    status, resp = _chat(server, at_max)
+    assert status == 200, resp
+    # The image at the maximum has MAX_IMAGE_TOKENS embeddings; the small
+    # one is resized to one tile (no thumbnail for a single tile).
+    grown = resp["usage"]["prompt_tokens"] - small_resp["usage"]["prompt_tokens"]
+    assert grown == MAX_IMAGE_TOKENS - TOKENS_PER_TILE
+    # Over the deployment's limit (2 images a prompt): 400 naming it.
+    status, err = _chat(server, small, small, small)
+    assert status == 400, err
+    assert "at most 2 image" in err["error"]["message"].lower()
+    assert server.is_alive()
+    status, resp = _chat(server, at_max)
+    assert status == 200, resp
 
-    def chat(*parts: dict) -> tuple[int, dict]:
-        content = [*parts, {"type": "text", "text": "what?"}]
-        return _post(
-            f"{server.api_url}/chat/completions",
-            {
-                "model": server.served_name,
-                "max_tokens": 4,
-                "temperature": 0.0,
-                "messages": [{"role": "user", "content": content}],
-            },
-        )
 
-    with VLLMServer(nano, extra_args=args) as server:
-        status, small_resp = chat(image_part(small))
-        assert status == 200, small_resp
-        status, resp = chat(image_part(at_max))
-        assert status == 200, resp
-        # The image at the maximum has MAX_IMAGE_TOKENS embeddings; one
-        # small image (resized to one tile + no thumbnail) has one tile.
-        grown = resp["usage"]["prompt_tokens"] - small_resp["usage"]["prompt_tokens"]
-        assert grown == MAX_IMAGE_TOKENS - TOKENS_PER_TILE
-        # Over the deployment's limit (2 images a prompt): 400 naming it.
-        status, err = chat(*[image_part(small)] * 3)
-        assert status == 400, err
-        assert "at most 2 image" in err["error"]["message"].lower()
-        assert server.is_alive()
-        status, resp = chat(image_part(at_max))
-        assert status == 200, resp
+def test_per_request_max_num_tiles_above_the_server_is_a_400(
+    server: VLLMServer,
+) -> None:
+    at_max = image_part(_png(256, 256))
+    status, err = _chat(
+        server, at_max, mm_processor_kwargs={"max_num_tiles": 4 * MAX_NUM_TILES}
+    )
+    assert status == 400, err
+    message = err["error"]["message"]
+    assert "max_num_tiles" in message and str(4 * MAX_NUM_TILES) in message, message
+    assert str(MAX_NUM_TILES) in message, message
+    # At or below the server's limit it is honoured: 1 tile, no thumbnail.
+    status, one = _chat(server, at_max, mm_processor_kwargs={"max_num_tiles": 1})
+    assert status == 200, one
+    status, full = _chat(server, at_max)
+    assert status == 200, full
+    grown = full["usage"]["prompt_tokens"] - one["usage"]["prompt_tokens"]
+    assert grown == MAX_IMAGE_TOKENS - TOKENS_PER_TILE
+    assert server.is_alive()
