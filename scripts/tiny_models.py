@@ -504,6 +504,12 @@ def build_glmga(out: Path) -> None:
     _build_glm4v(out, glmga=True)
 
 
+def build_kimi_k25(out: Path) -> None:
+    import tiny_kimi
+
+    tiny_kimi.build(out)
+
+
 def build_nano_nemotron_vl(out: Path) -> None:
     import tiny_nano
 
@@ -532,6 +538,11 @@ RECIPES: dict[str, Recipe] = {
         build_glmga,
         "Glm4vForConditionalGeneration, Glm46VProcessor with Glmga image/video processors",
     ),
+    "kimi_k25": Recipe(
+        build_kimi_k25,
+        "KimiK25ForConditionalGeneration, remote-code KimiK25VisionProcessor, "
+        "DeepSeek-V3 text (VLLM_MLA_DISABLE=1), no weights (seeded random load)",
+    ),
     "nano_nemotron_vl": Recipe(
         build_nano_nemotron_vl,
         "NemotronH_Nano_VL_V2 (remote-code config), NemotronH '*-', no weights "
@@ -542,11 +553,6 @@ RECIPES: dict[str, Recipe] = {
 
 # Checked against vLLM v0.19.1 and transformers 5.23 (see the README).
 NOT_BUILDABLE = {
-    "kimi_k25": (
-        "vLLM's KimiK25ProcessingInfo needs the checkpoint's remote-code image "
-        "processor (media_tokens_calculator, preprocess(medias=...)); "
-        "transformers' native Kimi_K25ImageProcessor has neither"
-    ),
     "keye": (
         "Keye-VL / Keye-VL-1.5 configs and processors exist only as remote code "
         "on the model hub; transformers has no Keye classes"
