@@ -88,20 +88,6 @@ def measure_tree(tree: Path, model: Path, engine_kwargs: dict[str, Any]) -> dict
     return result
 
 
-def measure_trees(
-    trees: dict[str, Path], model: Path, engine_kwargs: dict[str, Any]
-) -> dict[str, dict[str, Any]]:
-    """measure_tree for each tree, concurrently (each is one process)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=len(trees)) as pool:
-        futures = {
-            n: pool.submit(measure_tree, t, model, engine_kwargs)
-            for n, t in trees.items()
-        }
-        return {n: f.result() for n, f in futures.items()}
-
-
 def table(results: dict[str, dict[str, Any]]) -> str:
     modalities = sorted({m for r in results.values() for m in r["max_tokens_per_item"]})
     head = ["tree", *(f"max {m} tokens" for m in modalities), "encoder cache"]
@@ -122,9 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     kwargs = settings(args.max_model_len, args.max_num_tiles)
     trees = dict(spec.partition("=")[::2] for spec in args.tree)
-    results = measure_trees(
-        {n: Path(p).resolve() for n, p in trees.items()}, args.model.resolve(), kwargs
-    )
+    results = {
+        n: measure_tree(Path(p).resolve(), args.model.resolve(), kwargs)
+        for n, p in trees.items()
+    }
     print(f"settings: {json.dumps(kwargs)}")
     print(table(results))
     return 0
