@@ -72,7 +72,7 @@ serve: build ## vllm serve the tiny model on 127.0.0.1 (Ctrl-C stops it)
 demo: build ## start the server, send an image+video chat request, stop it (~2 min)
 	$(VPY) scripts/demo.py $(if $(MODEL),--model $(MODEL))
 
-soak: build ## soak vllm serve: 400 mixed good/bad requests, 4 clients, RSS (~3 min)
+soak: build ## soak vllm serve: 400 mixed good/bad requests, 4 clients, RSS (~2 min)
 	$(VPY) scripts/soak.py $(if $(MODEL),--model $(MODEL))
 
 eval: build ## lm-eval on a local task: pristine v0.19.1 vs patched, same scores (~5 min)
