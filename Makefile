@@ -17,7 +17,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 .DEFAULT_GOAL := help
 .PHONY: models help fetch apply export build test test-tooling test-vllm test-e2e check \
-        smoke serve demo eval eval-gpu bench bench-keye bench-vit-cudagraph \
+        smoke serve demo soak eval eval-gpu bench bench-keye bench-vit-cudagraph \
         bench-kimi lock clean
 
 help: ## this list (times: 2-core machine, cold pip cache)
@@ -71,6 +71,9 @@ serve: build ## vllm serve the tiny model on 127.0.0.1 (Ctrl-C stops it)
 
 demo: build ## start the server, send an image+video chat request, stop it (~2 min)
 	$(VPY) scripts/demo.py $(if $(MODEL),--model $(MODEL))
+
+soak: build ## soak vllm serve: 400 mixed good/bad requests, 4 clients, RSS (~2 min)
+	$(VPY) scripts/soak.py $(if $(MODEL),--model $(MODEL))
 
 eval: build ## lm-eval on a local task: pristine v0.19.1 vs patched, same scores (~5 min)
 	$(VPY) scripts/eval_local.py $(if $(MODEL),--model $(MODEL))

@@ -504,6 +504,32 @@ def build_glmga(out: Path) -> None:
     _build_glm4v(out, glmga=True)
 
 
+# The remote-code models (auto_map) live in their own modules, which import this
+# one: load them lazily. Their remote-code sources are in scripts/tiny_remote/.
+def build_keye(out: Path) -> None:
+    import tiny_keye
+
+    tiny_keye.build_keye(out)
+
+
+def build_keye_vl1_5(out: Path) -> None:
+    import tiny_keye
+
+    tiny_keye.build_keye_vl1_5(out)
+
+
+def build_kimi_k25(out: Path) -> None:
+    import tiny_kimi
+
+    tiny_kimi.build(out)
+
+
+def build_nano_nemotron_vl(out: Path) -> None:
+    import tiny_nano
+
+    tiny_nano.build(out)
+
+
 # ---------------------------------------------------------------------------
 # Registry, caching, CLI
 # ---------------------------------------------------------------------------
@@ -526,36 +552,23 @@ RECIPES: dict[str, Recipe] = {
         build_glmga,
         "Glm4vForConditionalGeneration, Glm46VProcessor with Glmga image/video processors",
     ),
-    # Remote code (auto_map) written here: scripts/tiny_keye.py, tiny_remote/keye/
     "keye": Recipe(
-        lambda out: _tiny_keye().build_keye(out),
+        build_keye,
         "KeyeForConditionalGeneration, KeyeProcessor (remote code)",
     ),
     "keye_vl1_5": Recipe(
-        lambda out: _tiny_keye().build_keye_vl1_5(out),
+        build_keye_vl1_5,
         "KeyeVL1_5ForConditionalGeneration, KeyeVL1_5Processor (remote code)",
     ),
-}
-
-
-def _tiny_keye() -> Any:
-    import tiny_keye  # imports this module: load it lazily
-
-    return tiny_keye
-
-
-# Checked against vLLM v0.19.1 and transformers 5.23 (see the README).
-NOT_BUILDABLE = {
-    "kimi_k25": (
-        "vLLM's KimiK25ProcessingInfo needs the checkpoint's remote-code image "
-        "processor (media_tokens_calculator, preprocess(medias=...)); "
-        "transformers' native Kimi_K25ImageProcessor has neither"
+    "kimi_k25": Recipe(
+        build_kimi_k25,
+        "KimiK25ForConditionalGeneration, remote-code KimiK25VisionProcessor, "
+        "DeepSeek-V3 text (VLLM_MLA_DISABLE=1), no weights (seeded random load)",
     ),
-    "nano_nemotron_vl": (
-        "the NemotronH_Nano_VL_V2 config class exists only as remote code on the "
-        "model hub (neither transformers nor vLLM registers the model type; "
-        "transformers' nemotron_h_omni is the different V3 Omni model), and "
-        "transformers has no model to compare against"
+    "nano_nemotron_vl": Recipe(
+        build_nano_nemotron_vl,
+        "NemotronH_Nano_VL_V2 (remote-code config), NemotronH '*-', no weights "
+        "(load_format=dummy)",
     ),
 }
 
@@ -615,8 +628,6 @@ def make_model(name: str, out: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
-        epilog="models that cannot be built offline: "
-        + "; ".join(f"{name}: {why}" for name, why in NOT_BUILDABLE.items()),
     )
     parser.add_argument(
         "name",
@@ -630,8 +641,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.list or args.name is None:
         for name, recipe in sorted(RECIPES.items()):
             print(f"{name:12} {recipe.description}")
-        for name, why in NOT_BUILDABLE.items():
-            print(f"{name:12} not buildable offline: {why}")
         return 0 if args.list else 2
     if args.out is None:
         parser.error("--out is required")
