@@ -7,10 +7,12 @@
 
 Imports vLLM from the patched tree, then loads keye.py and keye_vl1_5.py of
 the pristine tree side by side under other module names, in one process.
-Both get_mrope_input_positions() run on the same two prompts (the sizes of
-the upstream issue): 16 images + a 128-frame video (~9.8k tokens) and
-4 images + a 512-frame video (~33k tokens), laid out the way each model's
-processor lays them out. No weights: the models are bare instances with a
+Both get_mrope_input_positions() run on the same prompts: the two of the
+upstream issue, 16 images + a 128-frame video (~9.8k tokens) and 4 images +
+a 512-frame video (~33k tokens); 120 images of 120 distinct shapes (~28k
+tokens); and 30 images, a 96-frame video and 30 more images, with text
+between them, every image of its own shape (~14k tokens). Each is laid out the
+way each model's processor lays it out. No weights: the models are bare instances with a
 dummy config. Keye-VL videos get a video_grid_thw of shape [1, 3], the only
 shape v0.19.1 accepts.
 
@@ -41,10 +43,45 @@ MODELS = {  # module -> model class
 IMAGE_TOKEN, VIDEO_TOKEN, FRAME_TOKEN, TEXT_TOKEN = 999, 888, 777, 7
 MERGE = 2
 IMAGE_GRID = (1, 28, 28)  # 196 tokens after merging
-# name -> (text tokens before everything, images, video grid thw)
-PROMPTS = {
-    "16 images + 128 frames": (300, 16, (128, 14, 14)),  # 49 tokens/frame
-    "4 images + 512 frames": (100, 4, (512, 18, 14)),  # 63 tokens/frame
+Item = tuple[str, tuple[int, int, int]]  # ("image" | "video", grid thw)
+
+
+def _distinct_images() -> list[Item]:
+    """120 images, every one of its own shape: (12..19) x (8..22) merged
+    cells, 232 tokens on average."""
+    return [
+        ("image", (1, MERGE * a, MERGE * b))
+        for a in range(12, 20)
+        for b in range(8, 23)
+    ]
+
+
+def _interleaved() -> list[Item]:
+    """30 images, a 96-frame video, 30 more images, every image of its own
+    shape, with text between all of them. One video only: v0.19.1 reads the
+    grid of the first video for every video of a prompt."""
+    images = [
+        ("image", (1, MERGE * a, MERGE * b))
+        for a in range(10, 16)
+        for b in range(6, 16)
+    ]
+    return images[:30] + [("video", (96, 20, 16))] + images[30:]
+
+
+# name -> (text tokens before everything, items in prompt order)
+PROMPTS: dict[str, tuple[int, list[Item]]] = {
+    # 49 tokens/frame
+    "16 images + 128 frames": (
+        300,
+        [("image", IMAGE_GRID)] * 16 + [("video", (128, 14, 14))],
+    ),
+    # 63 tokens/frame
+    "4 images + 512 frames": (
+        100,
+        [("image", IMAGE_GRID)] * 4 + [("video", (512, 18, 14))],
+    ),
+    "120 images, 120 shapes": (100, _distinct_images()),
+    "30 img, video, 30 img": (100, _interleaved()),
 }
 
 
@@ -100,11 +137,10 @@ def make_model(cls: type) -> Any:
     return model
 
 
-def build_prompt(
-    module: str, prefix: int, images: int, video: tuple[int, ...]
-) -> Prompt:
+def build_prompt(module: str, prefix: int, items: list[Item]) -> Prompt:
     """Keye-VL: every item is one contiguous run of its token. Keye-1.5-VL:
-    every video frame comes after a frame token and a 2-token timestamp."""
+    every video frame comes after a frame token and a 2-token timestamp.
+    Every item comes after 3 text tokens; 20 text tokens end the prompt."""
     import torch
 
     from vllm.multimodal.inputs import (
@@ -132,24 +168,24 @@ def build_prompt(
 
     tokens = [TEXT_TOKEN] * prefix
     features = []
-    t, h, w = IMAGE_GRID
-    for _ in range(images):
+    for modality, (t, h, w) in items:
         tokens += [TEXT_TOKEN] * 3
         start = len(tokens)
-        tokens += [IMAGE_TOKEN] * (t * (h // MERGE) * (w // MERGE))
-        features.append(feature("image", [t, h, w], MultiModalBatchedField(), start))
-    tokens += [TEXT_TOKEN] * 3
-    start = len(tokens)
-    t, h, w = video
-    for _ in range(t):
-        if module == "keye_vl1_5":
-            tokens += [FRAME_TOKEN, TEXT_TOKEN, TEXT_TOKEN]
-        tokens += [VIDEO_TOKEN] * ((h // MERGE) * (w // MERGE))
-    if module == "keye_vl1_5":  # one [1, h, w] row per frame, as its processor
-        field: Any = MultiModalFlatField(slices=[slice(0, t)])
-        features.append(feature("video", [[1, h, w]] * t, field, start))
-    else:
-        features.append(feature("video", [[t, h, w]], MultiModalBatchedField(), start))
+        if modality == "image":
+            tokens += [IMAGE_TOKEN] * (t * (h // MERGE) * (w // MERGE))
+            grid = [t, h, w]
+            features.append(feature("image", grid, MultiModalBatchedField(), start))
+            continue
+        for _ in range(t):
+            if module == "keye_vl1_5":
+                tokens += [FRAME_TOKEN, TEXT_TOKEN, TEXT_TOKEN]
+            tokens += [VIDEO_TOKEN] * ((h // MERGE) * (w // MERGE))
+        if module == "keye_vl1_5":  # one [1, h, w] row per frame, as its processor
+            field: Any = MultiModalFlatField(slices=[slice(0, t)])
+            features.append(feature("video", [[1, h, w]] * t, field, start))
+        else:
+            grid = [[t, h, w]]
+            features.append(feature("video", grid, MultiModalBatchedField(), start))
     tokens += [TEXT_TOKEN] * 20
     return Prompt(tokens, features)
 
@@ -171,8 +207,8 @@ def main() -> int:
     rows = []
     status = 0
     for module in MODELS:
-        for name, (prefix, images, video) in PROMPTS.items():
-            prompt = build_prompt(module, prefix, images, video)
+        for name, (prefix, items) in PROMPTS.items():
+            prompt = build_prompt(module, prefix, items)
             results, times = {}, {}
             for label, by_module in classes.items():
                 model = make_model(by_module[module])

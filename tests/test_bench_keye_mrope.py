@@ -21,8 +21,14 @@ VENV_PY = ROOT / "build" / "venv" / "bin" / "python"
 PATCHED = Path(os.environ.get("KEYE_BENCH_PATCHED", ROOT / "build" / "vllm"))
 
 # model, prompt, tokens, v0.19.1 ms, patched ms, speedup, output
+PROMPTS = {  # prompt -> token range (Keye-1.5-VL adds 3 tokens per frame)
+    "16 images + 128 frames": (9_000, 11_000),
+    "4 images + 512 frames": (32_000, 36_000),
+    "120 images, 120 shapes": (27_000, 29_000),
+    "30 img, video, 30 img": (15_000, 17_000),
+}
 ROW = re.compile(
-    r"^(keye|keye_vl1_5) +(16 images \+ 128 frames|4 images \+ 512 frames) +"
+    r"^(keye|keye_vl1_5) +(" + "|".join(map(re.escape, PROMPTS)) + ") +"
     r"(\d+) +(\d+\.\d{3}) +(\d+\.\d{3}) +(\d+\.\d)x +(identical|DIFFERENT)$"
 )
 
@@ -53,13 +59,10 @@ def test_bench_prints_table() -> None:
     ]  # fmt: skip
     rows = [m.groups() for line in lines if (m := ROW.match(line))]
     assert [(model, prompt) for model, prompt, *_ in rows] == [
-        ("keye", "16 images + 128 frames"),
-        ("keye", "4 images + 512 frames"),
-        ("keye_vl1_5", "16 images + 128 frames"),
-        ("keye_vl1_5", "4 images + 512 frames"),
+        (model, prompt) for model in ("keye", "keye_vl1_5") for prompt in PROMPTS
     ]
     for _, prompt, tokens, old_ms, new_ms, speedup, output in rows:
-        low, high = (9_000, 11_000) if prompt.startswith("16") else (32_000, 36_000)
+        low, high = PROMPTS[prompt]
         assert low <= int(tokens) <= high
         assert float(old_ms) > 0 and float(new_ms) > 0
         ratio = float(old_ms) / float(new_ms)
