@@ -18,7 +18,7 @@ export TRANSFORMERS_OFFLINE := 1
 .DEFAULT_GOAL := help
 .PHONY: models help fetch apply export build test test-tooling test-vllm test-e2e check \
         smoke serve demo eval eval-gpu bench bench-keye bench-vit-cudagraph \
-        bench-kimi bench-glm lock clean
+        bench-kimi lock clean
 
 help: ## this list (times: 2-core machine, cold pip cache)
 	@echo "vllm-mm-patches on vLLM $(VLLM_TAG). Fresh machine: make apply && make test"
@@ -89,6 +89,7 @@ bench-vit-cudagraph: build ## Qwen3-VL ViT eager vs CUDA graph (skips without a 
 bench-kimi: build ## Kimi-K2.5 ViT latency and syncs, v0.19.1 vs patched (skips w/o GPU)
 	$(VPY) scripts/bench_kimi_vit.py
 
+.PHONY: bench-glm
 bench-glm: build ## GLM-4.6V/GLMGA video frame selection: v0.19.1 vs patched, one run (~30 s)
 	$(VPY) scripts/bench_glm_frames.py
 
