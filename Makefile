@@ -92,6 +92,10 @@ bench-vit-cudagraph: build ## Qwen3-VL ViT eager vs CUDA graph (skips without a 
 bench-kimi: build ## Kimi-K2.5 ViT latency and syncs, v0.19.1 vs patched (skips w/o GPU)
 	$(VPY) scripts/bench_kimi_vit.py
 
+.PHONY: bench-glm
+bench-glm: build ## GLM-4.6V/GLMGA video frame selection: v0.19.1 vs patched, one run (~30 s)
+	$(VPY) scripts/bench_glm_frames.py
+
 lock: ## rewrite scripts/constraints.txt from build/venv (after changing requirements)
 	$(PYTHON) scripts/lock.py
 

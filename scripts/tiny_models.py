@@ -198,9 +198,11 @@ def _save_model(
     config: Any,
     generation: dict[str, Any],
     processor: Any,
+    architectures: list[str] | None = None,
 ) -> None:
     """Instantiate `model_class(config)` with _init_weights' weights and save it,
-    its greedy generation config and `processor` into `out`."""
+    its greedy generation config and `processor` into `out`; `architectures`
+    (default: the class name) is what config.json lists."""
     import torch
     from transformers import GenerationConfig
 
@@ -210,6 +212,11 @@ def _save_model(
     _init_weights(model)
     model.generation_config = GenerationConfig(**generation, do_sample=False)
     model.save_pretrained(out)
+    if architectures:  # save_pretrained writes the class name
+        config_file = out / "config.json"
+        saved = json.loads(config_file.read_text())
+        saved["architectures"] = architectures
+        config_file.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
     processor.save_pretrained(out)
 
 
@@ -426,13 +433,18 @@ def _glm_tokenizer() -> Any:
 
 
 def _build_glm4v(out: Path, *, glmga: bool) -> None:
-    """GLM-4.6V(-Flash) layout; `glmga` swaps in GLMGA's image/video processors."""
+    """GLM-4.6V-Flash layout (Glm4vConfig, model_type glm4v); `glmga`: a GLMGA
+    checkpoint (GlmgaConfig, model_type glmga, GLMGA image/video processors,
+    weights of transformers' Glm46VForConditionalGeneration), served by vLLM's
+    Glm4vForConditionalGeneration."""
     from transformers import (
         Glm4vConfig,
         Glm4vForConditionalGeneration,
+        Glm46VForConditionalGeneration,
         Glm46VImageProcessor,
         Glm46VProcessor,
         Glm46VVideoProcessor,
+        GlmgaConfig,
     )
 
     tokenizer = _glm_tokenizer()
@@ -455,7 +467,8 @@ def _build_glm4v(out: Path, *, glmga: bool) -> None:
     )
 
     eos = [ids["<|endoftext|>"], ids["<|user|>"], ids["<|observation|>"]]
-    config = Glm4vConfig(
+    config_class = GlmgaConfig if glmga else Glm4vConfig
+    config = config_class(
         text_config=dict(
             **{k: v for k, v in TEXT.items() if k != "head_dim"},  # hidden / heads = 64
             vocab_size=_vocab_size(tokenizer),
@@ -493,7 +506,17 @@ def _build_glm4v(out: Path, *, glmga: bool) -> None:
         tie_word_embeddings=False,
     )
     generation = dict(eos_token_id=eos, pad_token_id=ids["<|endoftext|>"])
-    _save_model(out, Glm4vForConditionalGeneration, config, generation, processor)
+    if glmga:
+        _save_model(
+            out,
+            Glm46VForConditionalGeneration,
+            config,
+            generation,
+            processor,
+            architectures=["Glm4vForConditionalGeneration"],
+        )
+    else:
+        _save_model(out, Glm4vForConditionalGeneration, config, generation, processor)
 
 
 def build_glm4_6v(out: Path) -> None:
@@ -550,7 +573,9 @@ RECIPES: dict[str, Recipe] = {
     "glm4_6v": Recipe(build_glm4_6v, "Glm4vForConditionalGeneration, Glm46VProcessor"),
     "glmga": Recipe(
         build_glmga,
-        "Glm4vForConditionalGeneration, Glm46VProcessor with Glmga image/video processors",
+        "GlmgaConfig (model_type glmga), Glm46VProcessor with Glmga image/video "
+        "processors",
+        version=2,
     ),
     "keye": Recipe(
         build_keye,
