@@ -7,10 +7,16 @@ PYTHON ?= python3
 VENV   := build/venv
 VPY    := $(VENV)/bin/python
 SERIES := $(PYTHON) scripts/series.py
-# Pytest options for the vLLM tests (e.g. PYTEST_ARGS="-k keye -x").
-PYTEST_ARGS ?=
+# Extra pytest options of test-tooling/-vllm/-e2e (e.g. PYTEST_ARGS="-k keye -x"),
+# read by scripts/run_tests.py from the environment.
+export PYTEST_ARGS ?=
 
 export OMP_NUM_THREADS ?= 2
+# Offline for every target but eval-gpu, which reads the model hub: it gets
+# the caller's own values back (see the eval-gpu target).
+CALLER_HF_HUB_OFFLINE := $(HF_HUB_OFFLINE)
+CALLER_HF_DATASETS_OFFLINE := $(HF_DATASETS_OFFLINE)
+CALLER_TRANSFORMERS_OFFLINE := $(TRANSFORMERS_OFFLINE)
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -27,7 +33,7 @@ help: ## this list (times: 2-core machine, cold pip cache)
 	@echo
 	@echo "Variables: FORCE=1 (apply: discard local work, kept under refs/backups/),"
 	@echo "  DEVICE=cpu|cuda (build), VLLM_GIT_URL=<git url> (fetch: clone the tag),"
-	@echo "  PYTEST_ARGS=... (test-vllm), MODEL=... (eval-gpu), PYTHON=python3.x"
+	@echo "  PYTEST_ARGS=... (test-tooling/-vllm/-e2e), MODEL=... (eval-gpu), PYTHON=python3.x"
 
 fetch: ## download + verify the pinned sdist into build/ (~10 s; VLLM_GIT_URL clones)
 	$(SERIES) fetch
@@ -39,21 +45,20 @@ export: ## build/vllm commits after the tag -> patches/ (byte-stable, ~2 s)
 	$(SERIES) export
 
 build: ## venv + deps + patched tree with the release's kernels (~6 min cold, ~10 s after)
-	@test -d build/vllm/.git || $(SERIES) apply
+	$(SERIES) ensure
 	$(PYTHON) scripts/build.py
 
 test: build ## tooling tests, e2e tests, then the series' vLLM tests (~15 min)
 	$(PYTHON) scripts/run_tests.py
 
 test-tooling: build ## only the fast tests of the tooling in tests/ (~30 s)
-	$(VPY) -m pytest -q -p no:cacheprovider tests -m "not e2e"
+	$(PYTHON) scripts/run_tests.py tooling
 
 test-vllm: build ## only the vLLM tests the series adds/changes + tests/vllm-tests.txt
-	cd build/vllm && ../venv/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) \
-	  $$($(PYTHON) ../../scripts/series.py test-files)
+	$(PYTHON) scripts/run_tests.py vllm
 
 test-e2e: build ## only the end-to-end tests (tiny models through the engine, ~5 min)
-	$(VPY) -m pytest -q -p no:cacheprovider tests -m e2e
+	$(PYTHON) scripts/run_tests.py e2e
 
 check: build ## lint the series (messages, clean apply, tag's ruff) and the tooling (~20 s)
 	$(SERIES) check --ruff $(VENV)/bin/ruff
@@ -75,6 +80,9 @@ demo: build ## start the server, send an image+video chat request, stop it (~2 m
 eval: build ## lm-eval on a local task: pristine v0.19.1 vs patched, same scores (~5 min)
 	$(VPY) scripts/eval_local.py
 
+eval-gpu: HF_HUB_OFFLINE = $(CALLER_HF_HUB_OFFLINE)
+eval-gpu: HF_DATASETS_OFFLINE = $(CALLER_HF_DATASETS_OFFLINE)
+eval-gpu: TRANSFORMERS_OFFLINE = $(CALLER_TRANSFORMERS_OFFLINE)
 eval-gpu: ## lm-eval of a real checkpoint (needs a GPU and the model hub): MODEL=...
 	$(if $(wildcard $(VPY)),$(VPY),$(PYTHON)) scripts/eval_gpu.py $(MODEL)
 
@@ -93,5 +101,4 @@ lock: ## rewrite scripts/constraints.txt from build/venv (after changing require
 	$(PYTHON) scripts/lock.py
 
 clean: ## remove build/ except downloads (refuses if build/vllm has unexported work)
-	$(SERIES) status --require-clean
-	rm -rf build/vllm build/venv build/src build/models build/pristine
+	$(SERIES) clean

@@ -4,6 +4,8 @@
 
     run_tests.py [all|project|tooling|e2e|vllm] [--pytest-args "..."]
 
+(`--pytest-args` defaults to $PYTEST_ARGS, except for `all`.)
+
 - project: `pytest tests/` at the top level (tooling, benchmarks' self-tests,
   e2e); `tooling` and `e2e` are its two halves;
 - vllm: inside build/vllm, the vLLM test files the series adds or changes
@@ -26,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pycheck  # noqa: E402, F401  (first: refuses an unsupported Python)
 
 import argparse  # noqa: E402
+import os  # noqa: E402
 import shlex  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -115,9 +118,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "part", nargs="?", default="all", choices=["all", *PARTS, "vllm"]
     )
-    parser.add_argument("--pytest-args", default="", help="extra pytest arguments")
+    parser.add_argument(
+        "--pytest-args",
+        default=None,
+        help="extra pytest arguments of one part (default: $PYTEST_ARGS)",
+    )
     args = parser.parse_args(argv)
-    extra = shlex.split(args.pytest_args)
+    if args.pytest_args is None and args.part != "all":
+        args.pytest_args = os.environ.get("PYTEST_ARGS", "")
+    try:
+        extra = shlex.split(args.pytest_args or "")
+    except ValueError as e:
+        raise SeriesError(f"PYTEST_ARGS: {e}") from None
     layout = Layout.default()
     if not layout.python.exists():
         raise SeriesError(f"{layout.venv} missing: run `make build`")

@@ -14,7 +14,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from tooling_helpers import (
+from _tooling import (
     GOOD_TRAILERS,
     ROOT,
     SCRIPTS,
