@@ -25,7 +25,7 @@ def run_main(main: Callable[[], int | None]) -> int:
         return 1
     except KeyboardInterrupt:
         print(
-            "error: interrupted; nothing is left half-done, run the same command again",
+            "error: interrupted; run the same command again (it recovers by itself)",
             file=sys.stderr,
         )
         return 130
