@@ -23,7 +23,6 @@ tower fails.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import warnings
@@ -50,13 +49,9 @@ TINY_GRID = "1x4x6,2x4x4,1x2x2"
 
 def load_side_by_side(tree: Path, workdir: Path) -> dict[str, ModuleType]:
     """{"v0.19.1": the tag's kimi_k25_vit, "patched": the tree's}."""
-    source = subprocess.run(
-        ["git", "-C", str(tree), "show", f"{TAG}:{VIT_PATH}"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
+    import gitrun  # the tooling's one hermetic git runner
+
+    source = gitrun.git(tree, "show", f"{TAG}:{VIT_PATH}")
     pristine = workdir / "kimi_k25_vit_v0_19_1.py"
     pristine.write_text(source)
     return {

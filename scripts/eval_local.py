@@ -50,13 +50,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def git(tree: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(tree), *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout.strip()
+    import gitrun  # the tooling's one hermetic git runner
+
+    return gitrun.git(tree, *args).strip()
 
 
 def ensure_pristine_tree() -> None:
