@@ -24,7 +24,7 @@ export TRANSFORMERS_OFFLINE := 1
 .DEFAULT_GOAL := help
 .PHONY: models help fetch apply export build test test-tooling test-vllm test-e2e check \
         smoke serve demo eval eval-gpu bench bench-keye bench-vit-cudagraph \
-        bench-kimi lock clean
+        bench-kimi mutation lock clean
 
 help: ## this list (times: 2-core machine, cold pip cache)
 	@echo "vllm-mm-patches on vLLM $(VLLM_TAG). Fresh machine: make apply && make test"
@@ -96,6 +96,9 @@ bench-vit-cudagraph: build ## Qwen3-VL ViT eager vs CUDA graph (skips without a 
 
 bench-kimi: build ## Kimi-K2.5 ViT latency and syncs, v0.19.1 vs patched (skips w/o GPU)
 	$(VPY) scripts/bench_kimi_vit.py
+
+mutation: ## mutation score of the tooling tests (mutmut into build/mutvenv; ~40 min)
+	$(PYTHON) scripts/mutation.py
 
 lock: ## rewrite scripts/constraints.txt from build/venv (after changing requirements)
 	$(PYTHON) scripts/lock.py

@@ -161,3 +161,114 @@ def test_lock_pinned() -> None:
     assert lock.pinned(out) == ["A==1", "b==2"]
     with pytest.raises(SeriesError, match=r"cannot be pinned: \['c @ file:///x'\]"):
         lock.pinned("a==1\nc @ file:///x\n")
+
+
+FAKE_PY = """#!/bin/sh
+args=$(printf '%s' "$*" | tr '\\n' ' ')
+echo "$args | VLLM_TARGET_DEVICE=$VLLM_TARGET_DEVICE VLLM_VERSION_OVERRIDE=$VLLM_VERSION_OVERRIDE \
+VLLM_USE_PRECOMPILED=$VLLM_USE_PRECOMPILED VLLM_PRECOMPILED_WHEEL_LOCATION=$VLLM_PRECOMPILED_WHEEL_LOCATION" >> {log}
+case "$1" in
+  -c) echo "vllm 0.0.1+cpu from {tree}/vllm/__init__.py, CpuPlatform, kernels OK"; exit {probe_rc} ;;
+esac
+exit {pip_rc}
+"""
+
+
+def fake_build(tmp_path: Path, pip_rc: int = 0, probe_rc: int = 0):  # type: ignore[no-untyped-def]
+    """A layout with a tree, a fake venv python that logs, a local wheel pin."""
+    import hashlib
+    import subprocess
+
+    import pin as pin_module
+
+    layout = Layout(root=tmp_path, build=tmp_path / "build", patches=tmp_path / "p")
+    (layout.tree / "vllm").mkdir(parents=True)
+    (layout.tree / "requirements").mkdir()
+    subprocess.run(["git", "init", "-q", str(layout.tree)], check=True)
+    (layout.tree / "f").write_text("x\n")
+    import gitrun
+
+    gitrun.git(layout.tree, "add", "f")
+    gitrun.git(layout.tree, "commit", "-q", "-m", "root")
+    (layout.root / "scripts").mkdir()
+    layout.constraints.write_text("numpy==1\n")
+    layout.test_requirements.write_text("pytest\n")
+    log = tmp_path / "calls.log"
+    layout.python.parent.mkdir(parents=True)
+    layout.python.write_text(
+        FAKE_PY.format(log=log, tree=layout.tree, pip_rc=pip_rc, probe_rc=probe_rc)
+    )
+    layout.python.chmod(0o755)
+    wheel = wheel_with(tmp_path, ["numpy", "torch==2.10.0"])
+    data = wheel.read_bytes()
+    art = pin_module.Artifact(
+        wheel.name, f"file://{wheel}", hashlib.sha256(data).hexdigest(), len(data)
+    )
+    sdist = pin_module.Artifact("s.tar.gz", "file:///nowhere", "0" * 64, 1)
+    p = pin_module.Pin("v0.0.1", "0.0.1", sdist, cpu_wheel=art, cuda_wheel=art)
+    return layout, p, log
+
+
+def test_build_cpu_installs_once_with_the_kernels(tmp_path: Path) -> None:
+    layout, p, log = fake_build(tmp_path)
+    line = build.build(layout, p, "cpu")
+    assert (
+        line
+        == f"vllm 0.0.1+cpu from {layout.tree}/vllm/__init__.py, CpuPlatform, kernels OK"
+    )
+    calls = log.read_text().splitlines()
+    assert len(calls) == 3, calls
+    reqs = layout.build / "requirements-cpu.txt"
+    assert calls[0].startswith(
+        f"-m pip install -q -c {layout.constraints} -r {reqs} | VLLM_TARGET_DEVICE= "
+    )
+    assert reqs.read_text().splitlines()[-1] == "numpy"
+    assert calls[1].startswith(
+        f"-m pip install -q -e {layout.tree} --no-deps --no-build-isolation"
+    )
+    assert (
+        "VLLM_TARGET_DEVICE=empty VLLM_VERSION_OVERRIDE=0.0.1+cpu VLLM_USE_PRECOMPILED= "
+        in calls[1]
+    )
+    assert calls[2].startswith("-c import torch, vllm")
+    for name in build.KERNELS:
+        assert (layout.tree / name).read_text() == name * 3
+    assert (layout.downloads / p.cpu_wheel.name).is_file()  # type: ignore[union-attr]
+    # Second build: nothing to install, only the probe.
+    build.build(layout, p, "cpu")
+    calls2 = log.read_text().splitlines()[3:]
+    assert len(calls2) == 1 and calls2[0].startswith("-c import torch")
+    # A changed constraint re-installs the dependencies only.
+    layout.constraints.write_text("numpy==2\n")
+    build.build(layout, p, "cpu")
+    calls3 = log.read_text().splitlines()[4:]
+    assert len(calls3) == 2
+    assert calls3[0].startswith(f"-m pip install -q -c {layout.constraints} -r {reqs}")
+    assert calls3[1].startswith("-c import torch, vllm")
+
+
+def test_build_cuda_uses_the_precompiled_wheel(tmp_path: Path) -> None:
+    layout, p, log = fake_build(tmp_path)
+    build.build(layout, p, "cuda")
+    calls = log.read_text().splitlines()
+    wheel = layout.downloads / p.cuda_wheel.name  # type: ignore[union-attr]
+    assert f"VLLM_USE_PRECOMPILED=1 VLLM_PRECOMPILED_WHEEL_LOCATION={wheel}" in calls[1]
+    assert "VLLM_TARGET_DEVICE= " in calls[1]
+    reqs = (layout.build / "requirements-cuda.txt").read_text().splitlines()
+    assert reqs[-1] == f"-r {layout.tree / 'requirements' / 'cuda.txt'}"
+    assert not (layout.tree / build.KERNELS[0]).exists()
+
+
+def test_build_failures(tmp_path: Path) -> None:
+    layout, p, log = fake_build(tmp_path, pip_rc=1)
+    with pytest.raises(SeriesError, match="installing the dependencies failed"):
+        build.build(layout, p, "cpu")
+    assert not (layout.venv / ".deps-stamp").exists()
+    layout, p, log = fake_build(tmp_path / "2", probe_rc=1)
+    with pytest.raises(SeriesError, match="does not load"):
+        build.build(layout, p, "cpu")
+    layout, p, log = fake_build(tmp_path / "3")
+    import dataclasses
+
+    with pytest.raises(SeriesError, match="VERSION pins no cuda wheel"):
+        build.build(layout, dataclasses.replace(p, cuda_wheel=None), "cuda")

@@ -212,3 +212,30 @@ def test_check_catches_whitespace_errors(series_env: tuple[Layout, Pin]) -> None
 def test_check_needs_the_tree(tmp_path: Path) -> None:
     with pytest.raises(SeriesError, match="does not exist: run `make apply` first"):
         lint.check(tmp_path / "vllm", "v1", tmp_path, None)
+
+
+def test_a_message_without_trailers_still_has_its_body(tmp_path: Path) -> None:
+    problems = lint.check_message(patch(tmp_path, "Just the why, no trailers.\n"))
+    assert problems == ["no Upstream: trailer", "no Signed-off-by: trailer"]
+
+
+def test_a_patch_that_is_not_utf8(tmp_path: Path) -> None:
+    p = patch(tmp_path, FOLLOW_UP)
+    p.write_bytes(p.read_bytes().replace(b"+y = 2", b"+y = '\xff'"))
+    assert lint.check_message(p) == []
+
+
+def test_ruff_and_other_problems_are_all_reported(
+    series_env: tuple[Layout, Pin], tmp_path: Path
+) -> None:
+    layout, p = series_env
+    patches = patch_files(layout.patches)
+    patches[2].rename(layout.patches / "0009-Doc-Three.patch")
+    ruff, _ = fake_ruff(tmp_path, 1)
+    with pytest.raises(SeriesError) as e:
+        lint.check(layout.tree, p.tag, layout.patches, ruff)
+    msg = str(e.value)
+    assert msg.startswith(
+        "3 problem(s):\n  0009-Doc-Three.patch: expected the number 0003"
+    )
+    assert "ruff check:" in msg and "ruff format --check:" in msg

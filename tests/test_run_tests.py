@@ -285,3 +285,58 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert f"\n    {command}\n" in readme
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert command in ci
+
+
+@pytest.fixture
+def in_root(applied: pin.Layout, monkeypatch: pytest.MonkeyPatch) -> pin.Layout:
+    monkeypatch.setenv("SERIES_ROOT", str(applied.root))
+    monkeypatch.delenv("SERIES_BUILD_DIR", raising=False)
+    monkeypatch.delenv("PYTEST_ARGS", raising=False)
+    yield applied
+    import runlock
+
+    runlock.release(applied.lock_file)
+
+
+def test_main_vllm_part(in_root: pin.Layout, capfd: pytest.CaptureFixture[str]) -> None:
+    in_root.manifest.write_text("tests/test_y.py::test_y exclude slow\n")
+    assert run_tests.main(["vllm", "--pytest-args", "-p no:randomly"]) == 0
+    out = capfd.readouterr().out
+    assert (
+        "tests/test_new.py tests/test_y.py --deselect=tests/test_y.py::test_y "
+        "-p no:randomly  (in " in out
+    )
+    assert "total: 1 passed, 0 failed, 0 skipped" in out
+    assert in_root.lock_file.read_text().startswith("pid ")
+
+
+def test_main_all_fails_when_a_part_runs_no_test(
+    in_root: pin.Layout,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    in_root.manifest.write_text("")
+    monkeypatch.setenv("PYTEST_ARGS", "-k nothing-matches")  # not for `all`
+    assert run_tests.main([]) == 1
+    captured = capfd.readouterr()
+    assert "=== project tests:" in captured.out and "=== vLLM tests:" in captured.out
+    assert "total: 2 passed, 0 failed, 0 skipped" in captured.out
+    assert "error: project tests: no test ran" in captured.err
+    # the same PYTEST_ARGS for one part: nothing runs, which fails
+    assert run_tests.main(["vllm"]) == 1
+    assert "error: vLLM tests: no test ran" in capfd.readouterr().err
+
+
+def test_main_refusals(in_root: pin.Layout, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_ARGS", "-k 'unterminated")
+    with pytest.raises(SeriesError, match="PYTEST_ARGS: No closing quotation"):
+        run_tests.main(["e2e"])
+    monkeypatch.delenv("PYTEST_ARGS")
+    import shutil
+
+    shutil.rmtree(in_root.tree)
+    with pytest.raises(SeriesError, match="does not exist: run `make apply`"):
+        run_tests.main(["vllm"])
+    in_root.python.unlink()
+    with pytest.raises(SeriesError, match="venv missing: run `make build`"):
+        run_tests.main(["tooling"])

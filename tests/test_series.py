@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -975,3 +976,230 @@ def test_git_url_clone_failure_is_one_clear_error(env: Env, tmp_path: Path) -> N
 
 def test_good_trailers_constant_is_what_check_accepts() -> None:
     assert "Signed-off-by" in GOOD_TRAILERS
+
+
+# ------------------------------------------------------- CLI, in process
+
+
+@pytest.fixture
+def root_env(env: Env, monkeypatch: pytest.MonkeyPatch) -> Env:
+    layout, pin = env
+    write_version_file(layout.root, pin)
+    monkeypatch.setenv("SERIES_ROOT", str(layout.root))
+    monkeypatch.delenv("SERIES_BUILD_DIR", raising=False)
+    monkeypatch.delenv("VLLM_GIT_URL", raising=False)
+    yield layout, pin
+    runlock.release(layout.lock_file)
+
+
+def test_main_dispatches_every_command(
+    root_env: Env, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    layout, pin = root_env
+
+    def out(*argv: str) -> str:
+        assert series.main(list(argv)) == 0
+        return capsys.readouterr().out
+
+    assert out("fetch") == f"pristine source: {layout.src / 'vllm-0.0.1'}\n"
+    assert not layout.tree.exists()
+    assert out("status") == f"{layout.tree}: not created (run `make apply`)\n"
+    assert out("apply") == f"{layout.tree}: {TAG} + 0 patch(es), already up to date\n"
+    assert layout.lock_file.read_text().startswith(f"pid {os.getpid()}: series.py ")
+    commit(layout.tree, "tests/test_new.py", "def test_x():\n    pass\n", "[T] New")
+    assert out("export") == "patches/: 1 patch(es), 1 written, 0 removed\n"
+    assert out("ensure") == f"{layout.tree}: ready to build/test\n"
+    assert out("status", "--require-clean") == f"{layout.tree}: {TAG} + 1/1 patch(es)\n"
+    (layout.root / "tests").mkdir()
+    layout.manifest.write_text("")
+    assert out("test-files") == "tests/test_new.py\n"
+    ruff = tmp_path / "ok-ruff"
+    ruff.write_text("#!/bin/sh\nexit 0\n")
+    ruff.chmod(0o755)
+    assert out("check", "--ruff", str(ruff)) == (
+        "1 patch(es) OK: messages, clean apply, ruff\n"
+    )
+    with pytest.raises(SeriesError, match="ruff not found"):
+        series.main(["check"])  # default: build/venv/bin/ruff, not built here
+    assert out("clean") == f"removed vllm, src from {layout.build}\n"
+    with pytest.raises(SeriesError, match="does not exist: run `make apply`"):
+        series.main(["export"])
+    with pytest.raises(SystemExit):
+        series.main(["frobnicate"])
+
+
+def test_main_apply_force_and_ensure_create(
+    root_env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    layout, _ = root_env
+    assert series.main(["ensure"]) == 0
+    assert "already up to date" in capsys.readouterr().out
+    (layout.tree / "README.md").write_text("wip\n")
+    with pytest.raises(SeriesError, match="uncommitted"):
+        series.main(["apply"])
+    assert series.main(["apply", "--force"]) == 0
+    assert "previous state kept" in capsys.readouterr().out
+    assert (layout.tree / "README.md").read_text() == "pristine\n"
+
+
+def test_main_takes_the_lock(root_env: Env, tmp_path: Path) -> None:
+    layout, _ = root_env
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            HOLD.format(scripts=str(SCRIPTS), lock=str(layout.lock_file)),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        for cmd in ("fetch", "apply", "export", "ensure", "status", "clean"):
+            with pytest.raises(SeriesError, match="another tooling command"):
+                series.main([cmd])
+        layout.tree.mkdir(parents=True)
+        (layout.tree / ".git").mkdir()
+        (layout.root / "tests").mkdir()
+        layout.manifest.write_text("x run\n")
+        with pytest.raises(SeriesError, match="x does not exist"):
+            series.main(["test-files"])  # read-only: no lock needed
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_clean_without_a_tree_and_the_git_url_source(
+    root_env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout, pin = root_env
+    assert series.clean(layout, pin) == f"removed nothing from {layout.build}"
+    with pytest.raises(
+        SeriesError, match="no pristine source under .*: run `make fetch`"
+    ):
+        fetch.source_dir(layout, pin)
+    (layout.src / "vllm-0.0.1-git").mkdir(parents=True)
+    with pytest.raises(SeriesError, match="no pristine source"):
+        fetch.source_dir(layout, pin)  # without VLLM_GIT_URL the git copy is unused
+    monkeypatch.setenv("VLLM_GIT_URL", "file:///x")
+    assert fetch.source_dir(layout, pin) == layout.src / "vllm-0.0.1-git"
+    monkeypatch.delenv("VLLM_GIT_URL")
+    (layout.src / "vllm-0.0.1").mkdir()
+    assert fetch.source_dir(layout, pin) == layout.src / "vllm-0.0.1"
+
+
+def test_a_real_three_way_conflict_names_the_unmerged_file(env: Env) -> None:
+    layout, pin = env
+    two_patch_series(layout, pin)
+    # A patch made on the tag that changes line 3 another way: its blobs
+    # exist, so `git am --3way` merges and leaves pkg/mod.py unmerged.
+    git(layout.tree, "checkout", "-q", "-b", "other", TAG)
+    commit(
+        layout.tree,
+        "pkg/mod.py",
+        SOURCE["pkg/mod.py"].replace("line 3", "line three"),
+        "[Model] Rival",
+    )
+    rival = git(layout.tree, "format-patch", "-1", "--stdout", "HEAD")
+    git(layout.tree, "checkout", "-q", "main")
+    git(layout.tree, "branch", "-q", "-D", "other")
+    (layout.patches / "0003-Model-Rival.patch").write_text(rival)
+    with pytest.raises(SeriesError) as e:
+        fetch_and_apply(layout, pin)
+    assert str(e.value).startswith(
+        "0003-Model-Rival.patch does not apply (conflicts in pkg/mod.py); "
+    )
+    assert tree.in_progress(layout.tree) is None
+
+
+def test_a_patch_of_a_missing_file_is_a_conflict(env: Env) -> None:
+    layout, pin = env
+    patches = two_patch_series(layout, pin)
+    gone = patches[0].read_text().replace("pkg/mod.py", "pkg/gone.py")
+    gone = re.sub(
+        r"^index \w+\.\.\w+", "index 111111111111..222222222222", gone, flags=re.M
+    )
+    (layout.patches / "0003-Model-Gone.patch").write_text(gone)
+    with pytest.raises(SeriesError) as e:
+        fetch_and_apply(layout, pin)
+    assert str(e.value).startswith(
+        "0003-Model-Gone.patch does not apply (conflicts in pkg/gone.py); "
+    )
+
+
+def test_status_and_clean_lines(env: Env) -> None:
+    layout, pin = env
+    two_patch_series(layout, pin)
+    commit(layout.tree, "pkg/other.py", "x = 3\n", "[Model] Mine")
+    (layout.tree / "README.md").write_text("wip\n")
+    pull_changed_patch(layout, 0)
+    (tree.git_dir(layout.tree) / "rebase-merge").mkdir()
+    assert series.status(layout, pin) == (
+        f"{layout.tree}: {TAG} + 0/2 patch(es); in the middle of git rebase; "
+        "1 uncommitted change(s); 1 commit(s) not in patches/ (make export); "
+        "patches/ changed since the last sync (make apply)"
+    )
+    with pytest.raises(SeriesError) as e:
+        series.clean(layout, pin)
+    assert str(e.value) == (
+        f"{layout.tree}: {TAG} + 0/2 patch(es); in the middle of git rebase; "
+        "1 uncommitted change(s); 1 commit(s) not in patches/ (make export): "
+        f"not removed (make export, or delete {layout.tree} yourself)"
+    )
+
+
+def test_lock_file_content_nested_dir_and_release(tmp_path: Path) -> None:
+    lock = tmp_path / "a" / "b" / ".lock"
+    runlock.acquire(lock, "make export")
+    try:
+        assert lock.read_text() == f"pid {os.getpid()}: make export\n"
+    finally:
+        runlock.release(lock)
+    code = (
+        f"import sys; sys.path.insert(0, {str(SCRIPTS)!r}); import runlock, pathlib;"
+        f" runlock.acquire(pathlib.Path({str(lock)!r})); print('ok')"
+    )
+    env = {k: v for k, v in os.environ.items() if k != runlock.HELD_ENV}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env
+    )
+    assert out.stdout == "ok\n", out.stderr  # released: another process gets it
+    runlock.acquire(lock)
+    try:
+        assert lock.read_text() == f"pid {os.getpid()}: {' '.join(sys.argv)}\n"
+    finally:
+        runlock.release(lock)
+
+
+def test_a_lock_held_by_a_silent_process(tmp_path: Path) -> None:
+    lock = tmp_path / ".lock"
+    lock.write_text("")
+    code = (
+        "import fcntl, sys, time; f = open(sys.argv[1], 'a');"
+        " fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(lock)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(SeriesError, match=r"\(another process\); wait for it"):
+            runlock.acquire(lock)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_run_main_oserror_without_a_file(capsys: pytest.CaptureFixture[str]) -> None:
+    def full() -> int:
+        raise OSError(28, "No space left on device")
+
+    assert run_main(full) == 1
+    assert capsys.readouterr().err == "error: No space left on device\n"
+
+
+def test_last_line_skips_blank_and_hint_lines() -> None:
+    proc = subprocess.CompletedProcess([], 1, "", "real cause\n\nHint: do this\n\n")
+    assert gitrun.last_line(proc) == "real cause"
+    proc = subprocess.CompletedProcess([], 2, "", "hint: only\n\n")
+    assert gitrun.last_line(proc) == "exit code 2"
