@@ -272,3 +272,10 @@ def test_build_failures(tmp_path: Path) -> None:
 
     with pytest.raises(SeriesError, match="VERSION pins no cuda wheel"):
         build.build(layout, dataclasses.replace(p, cuda_wheel=None), "cuda")
+
+
+def test_requirement_name_edge_cases(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert build.requirement_name("numpy;python_version<'3.12'") == "numpy"
+    assert build.requirement_name("PyX>=1") == "pyx"
+    monkeypatch.setenv("DEVICE", "cuda")
+    assert build.detect_device() == "cuda"

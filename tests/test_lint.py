@@ -239,3 +239,11 @@ def test_ruff_and_other_problems_are_all_reported(
         "3 problem(s):\n  0009-Doc-Three.patch: expected the number 0003"
     )
     assert "ruff check:" in msg and "ruff format --check:" in msg
+
+
+def test_touched_files_of_a_patch_that_is_not_utf8(tmp_path: Path) -> None:
+    from patchfile import touched_files
+
+    p = patch(tmp_path, FOLLOW_UP)
+    p.write_bytes(p.read_bytes().replace(b"+y = 2", b"+y = '\xff'"))
+    assert touched_files([p, p]) == ["a.py"]

@@ -340,3 +340,37 @@ def test_main_refusals(in_root: pin.Layout, monkeypatch: pytest.MonkeyPatch) -> 
     in_root.python.unlink()
     with pytest.raises(SeriesError, match="venv missing: run `make build`"):
         run_tests.main(["tooling"])
+
+
+def test_manifest_entries_keep_the_reason(tmp_path: Path) -> None:
+    m = tmp_path / "m.txt"
+    m.write_text("a.py exclude needs a GPU and the hub  # why # more\nb.py run\n")
+    assert manifest.entries(m) == [
+        manifest.Entry("a.py", "exclude", "needs a GPU and the hub"),
+        manifest.Entry("b.py", "run", ""),
+    ]
+
+
+def test_pin_load_reads_every_field(tmp_path: Path) -> None:
+    kv = pin.read_kv(ROOT / "VERSION")
+    p = pin.Pin.load(ROOT / "VERSION")
+    for art, prefix in (
+        (p.sdist, "SDIST"),
+        (p.cpu_wheel, "CPU_WHEEL"),
+        (p.cuda_wheel, "CUDA_WHEEL"),
+    ):
+        assert art is not None
+        assert (art.name, art.url, art.sha256, str(art.size)) == tuple(
+            kv[f"{prefix}_{k}"] for k in ("NAME", "URL", "SHA256", "SIZE")
+        )
+    f = tmp_path / "VERSION"
+    f.write_text("VLLM_TAG=v1\nVLLM_VERSION=1\nCPU_WHEEL_NAME=w\n")
+    with pytest.raises(SeriesError, match=f"^{f}: missing key SDIST_NAME$"):
+        pin.Pin.load(f)
+    f.write_text("VLLM_VERSION=1\n")
+    with pytest.raises(SeriesError, match="missing key VLLM_TAG"):
+        pin.Pin.load(f)
+    good = "SDIST_NAME=a\nSDIST_URL=u\nSDIST_SHA256=h\nSDIST_SIZE=3\n"
+    f.write_text(f"VLLM_TAG=v1\nVLLM_VERSION=1\n{good}CPU_WHEEL_NAME=w\n")
+    with pytest.raises(SeriesError, match="missing key CPU_WHEEL_URL"):
+        pin.Pin.load(f)

@@ -245,6 +245,8 @@ def member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.
         (member("top/hard", tarfile.LNKTYPE, "top/a.txt"), None),
         (member("/etc/passwd"), "path outside the archive"),
         (member("top/../../x"), "path outside the archive"),
+        (member("top/../.."), "path outside the archive"),
+        (member("top/sub/../../ok.txt"), None),
         (member("top/link", tarfile.SYMTYPE, "/etc/passwd"), "symlink outside"),
         (member("top/link", tarfile.SYMTYPE, "../../x"), "symlink outside"),
         (member("top/hard", tarfile.LNKTYPE, "../x"), "hard link outside"),
