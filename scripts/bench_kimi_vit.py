@@ -35,8 +35,12 @@ from typing import Any
 from _bench import load_module, median_ms, vllm_env
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_TREE = ROOT / "build" / "vllm"
-TAG = "v0.19.1"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pin import Layout, Pin  # noqa: E402
+
+_LAYOUT = Layout.default()  # where the series and its build live
+DEFAULT_TREE = _LAYOUT.tree
+TAG = Pin.load(_LAYOUT.version_file).tag
 VIT_PATH = "vllm/model_executor/models/kimi_k25_vit.py"
 # Kimi-K2.5's vision tower (KimiK25VisionConfig defaults).
 FULL_SIZES = dict(

@@ -823,7 +823,10 @@ def test_cli_apply_export_status(env: Env) -> None:
 
 
 @pytest.mark.parametrize("version", ["(3, 9, 18)", "(3, 14, 0)"])
-@pytest.mark.parametrize("script", ["series.py", "build.py", "run_tests.py", "lock.py"])
+@pytest.mark.parametrize(
+    "script",
+    ["series.py", "build.py", "run_tests.py", "lock.py", "mutation.py", "eval_gpu.py"],
+)
 def test_every_entry_point_refuses_an_unsupported_python_first(
     env: Env, script: str, version: str
 ) -> None:
