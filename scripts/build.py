@@ -218,11 +218,11 @@ def build(layout: Layout, pin: Pin, device: str) -> str:
     return check_probe(proc.returncode, proc.stdout, proc.stderr, tree)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.parse_args()
+    parser.parse_args(argv)
     layout = Layout.default()
     pin = Pin.load(layout.version_file)
     runlock.acquire(layout.lock_file, "build.py")

@@ -135,7 +135,7 @@ def test_detect_device(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         build.detect_device({"DEVICE": "tpu"})
     fake = tmp_path / "nvidia-smi"
     monkeypatch.setenv("PATH", str(tmp_path))
-    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.write_text("#!/bin/sh\necho GPU 0: H100\nexit 0\n")
     fake.chmod(0o755)
     assert build.detect_device({}) == "cuda"
     fake.write_text("#!/bin/sh\nexit 9\n")  # driver not loaded
@@ -168,7 +168,7 @@ args=$(printf '%s' "$*" | tr '\\n' ' ')
 echo "$args | VLLM_TARGET_DEVICE=$VLLM_TARGET_DEVICE VLLM_VERSION_OVERRIDE=$VLLM_VERSION_OVERRIDE \
 VLLM_USE_PRECOMPILED=$VLLM_USE_PRECOMPILED VLLM_PRECOMPILED_WHEEL_LOCATION=$VLLM_PRECOMPILED_WHEEL_LOCATION" >> {log}
 case "$1" in
-  -c) echo "vllm 0.0.1+cpu from {tree}/vllm/__init__.py, CpuPlatform, kernels OK"; exit {probe_rc} ;;
+  -c) echo "$PWD" > {log}.cwd; echo "vllm 0.0.1+cpu from {tree}/vllm/__init__.py, CpuPlatform, kernels OK"; exit {probe_rc} ;;
 esac
 exit {pip_rc}
 """
@@ -279,3 +279,98 @@ def test_requirement_name_edge_cases(monkeypatch: pytest.MonkeyPatch) -> None:
     assert build.requirement_name("PyX>=1") == "pyx"
     monkeypatch.setenv("DEVICE", "cuda")
     assert build.detect_device() == "cuda"
+
+
+def test_detect_device_keeps_nvidia_smi_quiet(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\necho GPU 0: H100\nexit 0\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert build.detect_device({}) == "cuda"
+    assert capfd.readouterr().out == ""
+
+
+def test_build_probes_from_the_root_and_stamps(tmp_path: Path) -> None:
+    layout, p, log = fake_build(tmp_path)
+    build.build(layout, p, "cpu")
+    assert Path(f"{log}.cwd").read_text() == f"{layout.root}\n"
+    assert (layout.venv / ".deps-stamp").is_file()
+    assert (layout.venv / ".vllm-stamp").is_file()
+
+
+def test_build_reinstalls_the_tree_when_it_changes(tmp_path: Path) -> None:
+    import gitrun
+
+    layout, p, log = fake_build(tmp_path)
+    build.build(layout, p, "cpu")
+    n = len(log.read_text().splitlines())
+    # A new tree (a new root commit): the editable install is redone.
+    gitrun.git(layout.tree, "checkout", "-q", "--orphan", "new")
+    gitrun.git(layout.tree, "commit", "-q", "-m", "new root")
+    build.build(layout, p, "cpu")
+    calls = log.read_text().splitlines()[n:]
+    assert [c.split(" ")[4] for c in calls if c.startswith("-m pip")] == ["-e"]
+    # Another device: both the requirements and the install change.
+    n = len(log.read_text().splitlines())
+    build.build(layout, p, "cuda")
+    calls = log.read_text().splitlines()[n:]
+    assert [c.split(" ")[4] for c in calls if c.startswith("-m pip")] == ["-c", "-e"]
+
+
+def test_build_creates_the_venv_and_prints_its_steps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+    import sys
+
+    layout, p, log = fake_build(tmp_path)
+    fake = layout.python.read_text()
+    shutil.rmtree(layout.venv)
+    real_sh = build.sh
+    made: list[list[str]] = []
+
+    def sh(cmd: list[str], what: str, env: dict[str, str] | None = None) -> None:
+        if cmd[1:3] == ["-m", "venv"]:
+            made.append(cmd)
+            assert what == "creating build/venv"
+            layout.python.parent.mkdir(parents=True)
+            layout.python.write_text(fake)
+            layout.python.chmod(0o755)
+            return
+        real_sh(cmd, what, env)
+
+    monkeypatch.setattr(build, "sh", sh)
+    build.build(layout, p, "cpu")
+    assert made == [[sys.executable, "-m", "venv", str(layout.venv)]]
+    out = capsys.readouterr().out
+    assert f"+ {layout.python} -m pip install -q -c {layout.constraints}" in out
+
+
+def test_main_builds_with_the_pin_of_the_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import runlock
+
+    layout, p, log = fake_build(tmp_path)
+    w = p.cpu_wheel
+    assert w is not None
+    (layout.root / "VERSION").write_text(
+        f"VLLM_TAG=v0.0.1\nVLLM_VERSION=0.0.2\nSDIST_NAME=s\nSDIST_URL=u\n"
+        f"SDIST_SHA256=0\nSDIST_SIZE=1\nCPU_WHEEL_NAME={w.name}\nCPU_WHEEL_URL={w.url}\n"
+        f"CPU_WHEEL_SHA256={w.sha256}\nCPU_WHEEL_SIZE={w.size}\n"
+    )
+    monkeypatch.setenv("SERIES_ROOT", str(layout.root))
+    monkeypatch.setenv("DEVICE", "cpu")
+    monkeypatch.delenv(runlock.HELD_ENV, raising=False)
+    try:
+        assert build.main([]) == 0
+        assert (
+            layout.lock_file.read_text()
+            == f"pid {__import__('os').getpid()}: build.py\n"
+        )
+    finally:
+        runlock.release(layout.lock_file)
+    assert "kernels OK" in capsys.readouterr().out
+    assert "VLLM_VERSION_OVERRIDE=0.0.2+cpu" in log.read_text()
