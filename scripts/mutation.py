@@ -9,7 +9,7 @@ mutates at the top of a source directory, so the copy has scripts/ as src/
 (and scripts -> src). Prints the share of mutants killed per module and in
 all; fails below MIN_SCORE.
 
-    mutation.py [--max-children N] [--report-only]
+    mutation.py [--max-children N] [--modules a,b] [--report-only]
 """
 
 from __future__ import annotations
@@ -60,21 +60,21 @@ MIN_SCORE = 0.85
 CAUGHT = {1, 3, 36, -24, 24, 152, 255}
 
 
-def config() -> str:
+def config(modules: tuple[str, ...] = MODULES) -> str:
     def lines(items: list[str]) -> str:
         return "".join(f"\n    {i}" for i in items)
 
     return (
         "[mutmut]\n"
         "source_paths=src\n"
-        f"only_mutate={lines([f'src/{m}.py' for m in MODULES])}\n"
+        f"only_mutate={lines([f'src/{m}.py' for m in modules])}\n"
         f"also_copy={lines(['tests', 'Makefile', 'VERSION', 'README.md', '.ci', 'patches', 'pytest.ini'])}\n"
         f"pytest_add_cli_args_test_selection={lines(list(TESTS))}\n"
         "pytest_add_cli_args=\n    -p\n    no:cacheprovider\n"
     )
 
 
-def prepare(layout: Layout, work: Path) -> None:
+def prepare(layout: Layout, work: Path, modules: tuple[str, ...] = MODULES) -> None:
     """A scratch copy of the tracked files, scripts/ as src/."""
     if work.exists():
         shutil.rmtree(work)
@@ -92,7 +92,7 @@ def prepare(layout: Layout, work: Path) -> None:
     (work / "scripts").symlink_to("src")
     (work / "mutants").mkdir()
     (work / "mutants" / "scripts").symlink_to("src")
-    (work / "setup.cfg").write_text(config())
+    (work / "setup.cfg").write_text(config(modules))
 
 
 def scores(mutants: Path) -> dict[str, Counter[str]]:
@@ -135,9 +135,15 @@ def main() -> int:
     )
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument(
+        "--modules", help=f"comma-separated subset of {','.join(MODULES)}"
+    )
     args = parser.parse_args()
+    modules = tuple(args.modules.split(",")) if args.modules else MODULES
+    if unknown := set(modules) - set(MODULES):
+        raise SeriesError(f"not a mutated module: {', '.join(sorted(unknown))}")
     layout = Layout.default()
-    work = layout.build / "mutation"
+    work = layout.build / ("mutation" if modules == MODULES else "mutation-part")
     mutmut = layout.build / "mutvenv" / "bin" / "mutmut"
     if not args.report_only:
         runlock.acquire(layout.lock_file, "mutation.py")
@@ -157,7 +163,7 @@ def main() -> int:
                 ]
             ).returncode:
                 raise SeriesError("installing mutmut failed (see the output above)")
-        prepare(layout, work)
+        prepare(layout, work, modules)
         env = {k: v for k, v in os.environ.items() if k != runlock.HELD_ENV}
         subprocess.run(
             [str(mutmut), "run", "--max-children", str(args.max_children)],
