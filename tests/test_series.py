@@ -1208,3 +1208,62 @@ def test_last_line_skips_blank_and_hint_lines() -> None:
     assert gitrun.last_line(proc) == "real cause"
     proc = subprocess.CompletedProcess([], 2, "", "hint: only\n\n")
     assert gitrun.last_line(proc) == "exit code 2"
+
+
+def test_main_help_and_arguments(
+    root_env: Env, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    layout, pin = root_env
+    with pytest.raises(SystemExit):
+        series.main([])  # a command is required
+    with pytest.raises(SystemExit):
+        series.main(["--help"])
+    out = capsys.readouterr().out
+    assert "Fetch the pinned vLLM source" in out and "series.py apply [--force]" in out
+    with pytest.raises(SystemExit):
+        series.main(["apply", "--help"])
+    assert "discard local work (kept under refs/backups/)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        series.main(["check", "--help"])
+    assert "default: build/venv/bin/ruff" in capsys.readouterr().out
+    series.main(["apply"])
+    capsys.readouterr()
+    commit(layout.tree, "tests/test_a.py", "def test_a():\n    pass\n", "[T] A")
+    commit(layout.tree, "tests/test_b.py", "def test_b():\n    pass\n", "[T] B")
+    series.main(["export"])
+    with pytest.raises(SeriesError, match=f"{layout.venv}/bin/ruff not found"):
+        series.main(["check"])
+    (layout.root / "tests").mkdir()
+    layout.manifest.write_text("tests/test_b.py::test_b exclude slow\n")
+    capsys.readouterr()
+    series.main(["test-files"])
+    assert capsys.readouterr().out == (
+        "tests/test_a.py\ntests/test_b.py\n--deselect=tests/test_b.py::test_b\n"
+    )
+    (layout.tree / "README.md").write_text("wip\n")
+    assert series.main(["status"]) == 0
+    with pytest.raises(SeriesError, match="uncommitted"):
+        series.main(["status", "--require-clean"])
+
+
+def test_main_fetch_clones_with_vllm_git_url(
+    root_env: Env,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    layout, pin = root_env
+    fetch.fetch(layout, pin)  # build/src exists already
+    upstream = tmp_path / "upstream-git"
+    upstream.mkdir()
+    git(upstream, "init", "-q")
+    (upstream / "f.py").write_text("x = 1\n")
+    git(upstream, "add", "-A")
+    git(upstream, "commit", "-q", "-m", "release")
+    git(upstream, "tag", TAG)
+    monkeypatch.setenv("VLLM_GIT_URL", f"file://{upstream}")
+    assert series.main(["fetch"]) == 0
+    dest = layout.src / "vllm-0.0.1-git"
+    assert capsys.readouterr().out == f"pristine source: {dest}\n"
+    assert (dest / "f.py").read_text() == "x = 1\n"
+    assert not list(layout.src.glob("*.tmp-*"))
