@@ -93,6 +93,9 @@ def prepare(layout: Layout, work: Path, modules: tuple[str, ...] = MODULES) -> N
     (work / "mutants").mkdir()
     (work / "mutants" / "scripts").symlink_to("src")
     (work / "setup.cfg").write_text(config(modules))
+    # Its own repository: a mutant's stray git command (one without `-C`)
+    # stops here instead of reaching the checkout.
+    git(work, "init", "-q")
 
 
 def scores(mutants: Path) -> dict[str, Counter[str]]:
@@ -164,13 +167,19 @@ def main() -> int:
             ).returncode:
                 raise SeriesError("installing mutmut failed (see the output above)")
         prepare(layout, work, modules)
-        env = {k: v for k, v in os.environ.items() if k != runlock.HELD_ENV}
-        subprocess.run(
-            [str(mutmut), "run", "--max-children", str(args.max_children)],
-            cwd=work,
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SERIES_")}
+        log = work / "mutmut.log"
+        with log.open("wb") as out:
+            rc = subprocess.run(
+                [str(mutmut), "run", "--max-children", str(args.max_children)],
+                cwd=work,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            ).returncode
+        if rc != 0:
+            tail = log.read_text(errors="replace").replace("\r", "\n").splitlines()
+            raise SeriesError(f"mutmut failed (exit {rc}; {log}): {tail[-1:]}")
     table, score = report(scores(work / "mutants"))
     print(table)
     if score < MIN_SCORE:
