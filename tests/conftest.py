@@ -6,6 +6,7 @@ working directory a temporary one, so that a git command of a wrong tooling
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -25,5 +26,9 @@ def _isolated_tooling_test(
 ) -> None:
     for name in ("SERIES_ROOT", "SERIES_BUILD_DIR", "SERIES_LOCK_HELD"):
         monkeypatch.delenv(name, raising=False)
-    if Path(str(request.node.path)).parent == TESTS:
+    # (mutmut reads its setup.cfg from the working directory; under it the
+    # scratch copy is a git repository of its own, see scripts/mutation.py)
+    if Path(str(request.node.path)).parent == TESTS and not os.environ.get(
+        "MUTANT_UNDER_TEST"
+    ):
         monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
