@@ -7,18 +7,24 @@ PYTHON ?= python3
 VENV   := build/venv
 VPY    := $(VENV)/bin/python
 SERIES := $(PYTHON) scripts/series.py
-# Pytest options for the vLLM tests (e.g. PYTEST_ARGS="-k keye -x").
-PYTEST_ARGS ?=
+# Extra pytest options of test-tooling/-vllm/-e2e (e.g. PYTEST_ARGS="-k keye -x"),
+# read by scripts/run_tests.py from the environment.
+export PYTEST_ARGS ?=
 
 export OMP_NUM_THREADS ?= 2
+# Offline for every target but eval-gpu, which reads the model hub: it gets
+# the caller's own values back (see the eval-gpu target).
+CALLER_HF_HUB_OFFLINE := $(HF_HUB_OFFLINE)
+CALLER_HF_DATASETS_OFFLINE := $(HF_DATASETS_OFFLINE)
+CALLER_TRANSFORMERS_OFFLINE := $(TRANSFORMERS_OFFLINE)
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .DEFAULT_GOAL := help
 .PHONY: models help fetch apply export build test test-tooling test-vllm test-e2e check \
-        smoke serve demo soak eval eval-gpu bench bench-keye bench-vit-cudagraph \
-        bench-kimi lock clean
+        smoke serve demo soak eval eval-gpu bench bench-keye bench-glm \
+        bench-vit-cudagraph bench-kimi mutation lock clean
 
 help: ## this list (times: 2-core machine, cold pip cache)
 	@echo "vllm-mm-patches on vLLM $(VLLM_TAG). Fresh machine: make apply && make test"
@@ -27,7 +33,8 @@ help: ## this list (times: 2-core machine, cold pip cache)
 	@echo
 	@echo "Variables: FORCE=1 (apply: discard local work, kept under refs/backups/),"
 	@echo "  DEVICE=cpu|cuda (build), VLLM_GIT_URL=<git url> (fetch: clone the tag),"
-	@echo "  PYTEST_ARGS=... (test-vllm), MODEL=... (serve, demo, eval, eval-gpu), PYTHON=python3.x"
+	@echo "  PYTEST_ARGS=... (test-tooling/-vllm/-e2e), MODEL=... (serve, demo, soak, eval, eval-gpu),"
+	@echo "  PYTHON=python3.x"
 
 fetch: ## download + verify the pinned sdist into build/ (~10 s; VLLM_GIT_URL clones)
 	$(SERIES) fetch
@@ -39,21 +46,20 @@ export: ## build/vllm commits after the tag -> patches/ (byte-stable, ~2 s)
 	$(SERIES) export
 
 build: ## venv + deps + patched tree with the release's kernels (~6 min cold, ~10 s after)
-	@test -d build/vllm/.git || $(SERIES) apply
+	$(SERIES) ensure
 	$(PYTHON) scripts/build.py
 
 test: build ## tooling tests, e2e tests, then the series' vLLM tests (~15 min)
 	$(PYTHON) scripts/run_tests.py
 
 test-tooling: build ## only the fast tests of the tooling in tests/ (~30 s)
-	$(VPY) -m pytest -q -p no:cacheprovider tests -m "not e2e"
+	$(PYTHON) scripts/run_tests.py tooling
 
 test-vllm: build ## only the vLLM tests the series adds/changes + tests/vllm-tests.txt
-	cd build/vllm && ../venv/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) \
-	  $$($(PYTHON) ../../scripts/series.py test-files)
+	$(PYTHON) scripts/run_tests.py vllm
 
 test-e2e: build ## only the end-to-end tests (tiny models through the engine, ~5 min)
-	$(VPY) -m pytest -q -p no:cacheprovider tests -m e2e
+	$(PYTHON) scripts/run_tests.py e2e
 
 check: build ## lint the series (messages, clean apply, tag's ruff) and the tooling (~20 s)
 	$(SERIES) check --ruff $(VENV)/bin/ruff
@@ -78,10 +84,13 @@ soak: build ## soak vllm serve: 400 mixed good/bad requests, 4 clients, RSS (~2 
 eval: build ## lm-eval on a local task: pristine v0.19.1 vs patched, same scores (~5 min)
 	$(VPY) scripts/eval_local.py $(if $(MODEL),--model $(MODEL))
 
+eval-gpu: HF_HUB_OFFLINE = $(CALLER_HF_HUB_OFFLINE)
+eval-gpu: HF_DATASETS_OFFLINE = $(CALLER_HF_DATASETS_OFFLINE)
+eval-gpu: TRANSFORMERS_OFFLINE = $(CALLER_TRANSFORMERS_OFFLINE)
 eval-gpu: ## lm-eval of a real checkpoint (needs a GPU and the model hub): MODEL=...
 	$(if $(wildcard $(VPY)),$(VPY),$(PYTHON)) scripts/eval_gpu.py $(MODEL)
 
-bench: bench-keye bench-vit-cudagraph bench-kimi ## all benchmarks
+bench: bench-keye bench-glm bench-vit-cudagraph bench-kimi ## all benchmarks
 
 bench-keye: build ## Keye M-RoPE: v0.19.1 vs patched, one run (~1 min)
 	$(VPY) scripts/bench_keye_mrope.py
@@ -92,13 +101,14 @@ bench-vit-cudagraph: build ## Qwen3-VL ViT eager vs CUDA graph (skips without a 
 bench-kimi: build ## Kimi-K2.5 ViT latency and syncs, v0.19.1 vs patched (skips w/o GPU)
 	$(VPY) scripts/bench_kimi_vit.py
 
-.PHONY: bench-glm
 bench-glm: build ## GLM-4.6V/GLMGA video frame selection: v0.19.1 vs patched, one run (~30 s)
 	$(VPY) scripts/bench_glm_frames.py
+
+mutation: ## mutation score of the tooling tests (mutmut into build/mutvenv; ~40 min)
+	$(PYTHON) scripts/mutation.py
 
 lock: ## rewrite scripts/constraints.txt from build/venv (after changing requirements)
 	$(PYTHON) scripts/lock.py
 
 clean: ## remove build/ except downloads (refuses if build/vllm has unexported work)
-	$(SERIES) status --require-clean
-	rm -rf build/vllm build/venv build/src build/models build/pristine
+	$(SERIES) clean

@@ -33,8 +33,12 @@ from typing import Any
 from _bench import load_module, median_ms
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_PRISTINE = ROOT / "build" / "src" / "vllm-0.19.1"
-DEFAULT_PATCHED = ROOT / "build" / "vllm"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pin import Layout, Pin  # noqa: E402
+
+_LAYOUT = Layout.default()  # where the series and its build live
+DEFAULT_PRISTINE = _LAYOUT.src / f"vllm-{Pin.load(_LAYOUT.version_file).version}"
+DEFAULT_PATCHED = _LAYOUT.tree
 PACKAGE = "vllm.model_executor.models"
 MODELS = {  # module -> model class
     "keye": "KeyeForConditionalGeneration",

@@ -23,7 +23,6 @@ tower fails.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import warnings
@@ -36,8 +35,12 @@ from typing import Any
 from _bench import load_module, median_ms, vllm_env
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_TREE = ROOT / "build" / "vllm"
-TAG = "v0.19.1"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pin import Layout, Pin  # noqa: E402
+
+_LAYOUT = Layout.default()  # where the series and its build live
+DEFAULT_TREE = _LAYOUT.tree
+TAG = Pin.load(_LAYOUT.version_file).tag
 VIT_PATH = "vllm/model_executor/models/kimi_k25_vit.py"
 # Kimi-K2.5's vision tower (KimiK25VisionConfig defaults).
 FULL_SIZES = dict(
@@ -50,13 +53,9 @@ TINY_GRID = "1x4x6,2x4x4,1x2x2"
 
 def load_side_by_side(tree: Path, workdir: Path) -> dict[str, ModuleType]:
     """{"v0.19.1": the tag's kimi_k25_vit, "patched": the tree's}."""
-    source = subprocess.run(
-        ["git", "-C", str(tree), "show", f"{TAG}:{VIT_PATH}"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
+    import gitrun  # the tooling's one hermetic git runner
+
+    source = gitrun.git(tree, "show", f"{TAG}:{VIT_PATH}")
     pristine = workdir / "kimi_k25_vit_v0_19_1.py"
     pristine.write_text(source)
     return {

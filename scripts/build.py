@@ -12,34 +12,52 @@ pinned release are the right ones.
 - cuda: vLLM's own "Python-only build": VLLM_USE_PRECOMPILED=1 with the
   pinned vllm wheel, downloaded and checksum-verified first.
 
-Every step is skipped when its stamp says it is done, so `make build` on a
-built tree takes seconds.
+Every step is skipped when its stamp says it is done with the same inputs,
+so `make build` on a built tree takes seconds.
 """
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import os
-import shutil
-import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from series import Layout, SeriesError, download, read_kv  # noqa: E402
+import pycheck  # noqa: E402, F401  (first: refuses an unsupported Python)
 
-ROOT = Path(__file__).resolve().parent.parent
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import zipfile  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+import runlock  # noqa: E402
+from errors import SeriesError, run_main  # noqa: E402
+from fetch import download  # noqa: E402
+from gitrun import git  # noqa: E402
+from pin import Artifact, Layout, Pin  # noqa: E402
+
 KERNELS = ("vllm/_C.abi3.so", "vllm/_C_AVX2.abi3.so", "vllm/_C_AVX512.abi3.so")
 TORCH_PACKAGES = ("torch", "torchvision", "torchaudio", "intel-openmp")
-SUPPORTED_PYTHON = ((3, 10), (3, 13))
+TORCH_PINS = ("torch==2.10.0", "torchvision==0.25.0", "torchaudio==2.10.0")
+PROBE = (
+    "import torch, vllm\n"
+    "from vllm.platforms import current_platform as p\n"
+    "p.import_kernels()\n"
+    "dev = 'cuda' if torch.cuda.is_available() else 'cpu'\n"
+    "x = torch.randn(2, 64, device=dev); o = torch.empty_like(x)\n"
+    "torch.ops._C.rms_norm(o, x, torch.ones(64, device=dev), 1e-6)\n"
+    "print(f'vllm {vllm.__version__} from {vllm.__file__}, '\n"
+    "      f'{type(p).__name__}, kernels OK')\n"
+)
 
 
-def detect_device() -> str:
-    if os.environ.get("DEVICE"):
-        device = os.environ["DEVICE"]
+def detect_device(env: dict[str, str] | None = None) -> str:
+    env = dict(os.environ) if env is None else env
+    if env.get("DEVICE"):
+        device = env["DEVICE"]
         if device not in ("cpu", "cuda"):
             raise SeriesError(f"DEVICE must be cpu or cuda, not {device!r}")
         return device
@@ -61,6 +79,13 @@ def pip_install(
     sh([str(py), "-m", "pip", "install", "-q", *args], what, env=env)
 
 
+def requirement_name(req: str) -> str:
+    name = req.split(";")[0].split("[")[0]
+    for op in "<>=!~ (":
+        name = name.split(op)[0]
+    return name.strip().lower()
+
+
 def runtime_requirements(wheel: Path) -> list[str]:
     """vLLM's runtime requirements from the wheel's metadata, minus torch."""
     with zipfile.ZipFile(wheel) as zf:
@@ -71,147 +96,139 @@ def runtime_requirements(wheel: Path) -> list[str]:
         if not line.startswith("Requires-Dist: "):
             continue
         req = line.removeprefix("Requires-Dist: ")
-        if "extra ==" in req:
-            continue
-        name = req.split(";")[0].split("[")[0]
-        for op in "<>=!~ (":
-            name = name.split(op)[0]
-        if name.strip().lower() in TORCH_PACKAGES:
+        if "extra ==" in req or requirement_name(req) in TORCH_PACKAGES:
             continue
         reqs.append(req)
     return reqs
 
 
-def stamp_ok(stamp: Path, key: str) -> bool:
-    return stamp.is_file() and stamp.read_text() == key
+def requirement_lines(device: str, layout: Layout, wheel: Path) -> list[str]:
+    tree = layout.tree
+    lines = [*TORCH_PINS, f"-r {layout.test_requirements}"]
+    lines.append(f"-r {tree / 'requirements' / 'build.txt'}")
+    if device == "cpu":
+        lines += runtime_requirements(wheel)
+    else:
+        lines.append(f"-r {tree / 'requirements' / 'cuda.txt'}")
+    return lines
 
 
-def main() -> int:
+def inputs_key(*parts: bytes | str) -> str:
+    """A key that changes when any input changes (length-prefixed)."""
+    h = hashlib.sha256()
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        h.update(f"{len(data)}:".encode() + data)
+    return h.hexdigest()
+
+
+def stamped(stamp: Path, key: str, step: Callable[[], None]) -> bool:
+    """Run `step` unless `stamp` holds `key`; write it only after success.
+
+    Returns whether the step ran.
+    """
+    if stamp.is_file() and stamp.read_text() == key:
+        return False
+    stamp.unlink(missing_ok=True)
+    step()
+    stamp.write_text(key)
+    return True
+
+
+def copy_kernels(wheel: Path, tree: Path) -> list[str]:
+    """Copy the wheel's compiled kernels into `tree` where they differ."""
+    copied = []
+    with zipfile.ZipFile(wheel) as zf:
+        for name in KERNELS:
+            dest = tree / name
+            info = zf.getinfo(name)
+            if not dest.exists() or dest.stat().st_size != info.file_size:
+                with zf.open(info) as src, dest.open("wb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+                copied.append(name)
+    return copied
+
+
+def check_probe(returncode: int, stdout: str, stderr: str, tree: Path) -> str:
+    """The probe's line if the venv loads the right vLLM, else SeriesError."""
+    if returncode != 0:
+        tail = (stderr.strip().splitlines() or ["?"])[-1]
+        raise SeriesError(f"the installed vLLM does not load: {tail}")
+    line = stdout.strip()
+    if f" from {tree.resolve()}/" not in line:
+        raise SeriesError(f"build/venv imports vLLM from elsewhere, not {tree}: {line}")
+    return line
+
+
+def build(layout: Layout, pin: Pin, device: str) -> str:
+    tree = layout.tree
+    if not (tree / ".git").exists():
+        raise SeriesError(f"{tree} does not exist: run `make apply` first")
+    py, venv = layout.python, layout.venv
+    if not py.exists():
+        sh([sys.executable, "-m", "venv", str(venv)], "creating build/venv")
+
+    # 1. Dependencies, pinned by scripts/constraints.txt.
+    art: Artifact | None = pin.cpu_wheel if device == "cpu" else pin.cuda_wheel
+    if art is None:
+        raise SeriesError(f"VERSION pins no {device} wheel")
+    wheel = download(art, layout.downloads)
+    reqs = layout.build / f"requirements-{device}.txt"
+    reqs.write_text("\n".join(requirement_lines(device, layout, wheel)) + "\n")
+    key = inputs_key(
+        reqs.read_bytes(),
+        layout.constraints.read_bytes(),
+        layout.test_requirements.read_bytes(),
+    )
+    stamped(
+        venv / ".deps-stamp",
+        key,
+        lambda: pip_install(
+            py,
+            ["-c", str(layout.constraints), "-r", str(reqs)],
+            "installing the dependencies",
+        ),
+    )
+
+    # 2. The patched tree itself, with the release's kernels.
+    root_commit = git(tree, "rev-list", "--max-parents=0", "HEAD").strip()
+    env = dict(os.environ)
+    if device == "cpu":
+        copy_kernels(wheel, tree)
+        env.update(
+            VLLM_TARGET_DEVICE="empty", VLLM_VERSION_OVERRIDE=f"{pin.version}+cpu"
+        )
+    else:
+        env.update(VLLM_USE_PRECOMPILED="1", VLLM_PRECOMPILED_WHEEL_LOCATION=str(wheel))
+    stamped(
+        venv / ".vllm-stamp",
+        inputs_key(device, str(tree.resolve()), root_commit),
+        lambda: pip_install(
+            py,
+            ["-e", str(tree), "--no-deps", "--no-build-isolation"],
+            "installing build/vllm",
+            env=env,
+        ),
+    )
+
+    # 3. Prove it: the right tree, version, platform, and kernels.
+    proc = subprocess.run(
+        [str(py), "-c", PROBE], capture_output=True, text=True, cwd=layout.root
+    )
+    return check_probe(proc.returncode, proc.stdout, proc.stderr, tree)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.parse_args()
+    parser.parse_args(argv)
     layout = Layout.default()
-    pin = read_kv(ROOT / "VERSION")
-    try:
-        if (
-            sys.version_info[:2] < SUPPORTED_PYTHON[0]
-            or sys.version_info[:2] > SUPPORTED_PYTHON[1]
-        ):
-            raise SeriesError(
-                f"Python {sys.version.split()[0]} is not supported by vLLM "
-                f"{pin['VLLM_VERSION']}: use 3.10 to 3.13 (PYTHON=python3.x)"
-            )
-        tree = layout.tree
-        if not (tree / ".git").exists():
-            raise SeriesError(f"{tree} does not exist: run `make apply` first")
-        device = detect_device()
-        venv = layout.build / "venv"
-        py = venv / "bin" / "python"
-        if not py.exists():
-            sh([sys.executable, "-m", "venv", str(venv)], "creating build/venv")
-
-        # 1. Dependencies, pinned by scripts/constraints.txt.
-        constraints = ROOT / "scripts" / "constraints.txt"
-        test_reqs = ROOT / "scripts" / "requirements-test.txt"
-        if device == "cpu":
-            wheel = download(
-                pin["CPU_WHEEL_URL"],
-                layout.downloads / pin["CPU_WHEEL_NAME"],
-                pin["CPU_WHEEL_SHA256"],
-                int(pin["CPU_WHEEL_SIZE"]),
-            )
-        else:
-            wheel = download(
-                pin["CUDA_WHEEL_URL"],
-                layout.downloads / pin["CUDA_WHEEL_NAME"],
-                pin["CUDA_WHEEL_SHA256"],
-                int(pin["CUDA_WHEEL_SIZE"]),
-            )
-        reqs = layout.build / f"requirements-{device}.txt"
-        lines = [
-            "torch==2.10.0",
-            "torchvision==0.25.0",
-            "torchaudio==2.10.0",
-            f"-r {test_reqs}",
-            f"-r {tree / 'requirements' / 'build.txt'}",
-        ]
-        if device == "cpu":
-            lines += runtime_requirements(wheel)
-        else:
-            lines.append(f"-r {tree / 'requirements' / 'cuda.txt'}")
-        reqs.write_text("\n".join(lines) + "\n")
-        key = hashlib.sha256(
-            reqs.read_bytes() + constraints.read_bytes() + test_reqs.read_bytes()
-        ).hexdigest()
-        deps_stamp = venv / ".deps-stamp"
-        if not stamp_ok(deps_stamp, key):
-            pip_install(
-                py,
-                ["-c", str(constraints), "-r", str(reqs)],
-                "installing the dependencies",
-            )
-            deps_stamp.write_text(key)
-
-        # 2. The patched tree itself, with the release's kernels.
-        root_commit = subprocess.run(
-            ["git", "-C", str(tree), "rev-list", "--max-parents=0", "HEAD"],
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        install_key = f"{device} {tree.resolve()} {root_commit}"
-        install_stamp = venv / ".vllm-stamp"
-        env = dict(os.environ)
-        if device == "cpu":
-            with zipfile.ZipFile(wheel) as zf:
-                for name in KERNELS:
-                    dest = tree / name
-                    info = zf.getinfo(name)
-                    if not dest.exists() or dest.stat().st_size != info.file_size:
-                        with zf.open(info) as src, dest.open("wb") as out:
-                            shutil.copyfileobj(src, out, 1 << 20)
-            env.update(
-                VLLM_TARGET_DEVICE="empty",
-                VLLM_VERSION_OVERRIDE=f"{pin['VLLM_VERSION']}+cpu",
-            )
-        else:
-            env.update(
-                VLLM_USE_PRECOMPILED="1", VLLM_PRECOMPILED_WHEEL_LOCATION=str(wheel)
-            )
-        if not stamp_ok(install_stamp, install_key):
-            pip_install(
-                py,
-                ["-e", str(tree), "--no-deps", "--no-build-isolation"],
-                "installing build/vllm",
-                env=env,
-            )
-            install_stamp.write_text(install_key)
-
-        # 3. Prove it: the right tree, version, platform, and kernels.
-        probe = (
-            "import torch, vllm\n"
-            "from vllm.platforms import current_platform as p\n"
-            "p.import_kernels()\n"
-            "dev = 'cuda' if torch.cuda.is_available() else 'cpu'\n"
-            "x = torch.randn(2, 64, device=dev); o = torch.empty_like(x)\n"
-            "torch.ops._C.rms_norm(o, x, torch.ones(64, device=dev), 1e-6)\n"
-            "print(f'vllm {vllm.__version__} from {vllm.__file__}, '\n"
-            "      f'{type(p).__name__}, kernels OK')\n"
-        )
-        proc = subprocess.run(
-            [str(py), "-c", probe], capture_output=True, text=True, cwd=ROOT
-        )
-        if proc.returncode != 0:
-            tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
-            raise SeriesError(f"the installed vLLM does not load: {tail}")
-        print(proc.stdout.strip())
-        if str(tree.resolve()) not in proc.stdout:
-            raise SeriesError(f"build/venv imports vLLM from elsewhere, not {tree}")
-    except SeriesError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    pin = Pin.load(layout.version_file)
+    runlock.acquire(layout.lock_file, "build.py")
+    print(build(layout, pin, detect_device()))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -28,7 +28,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / "tests" / "eval" / "configs"
-OUT_DIR = ROOT / "build" / "eval-gpu"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pin import Layout  # noqa: E402
+
+_LAYOUT = Layout.default()  # where the series and its build live
+OUT_DIR = _LAYOUT.build / "eval-gpu"
 EXIT_NEEDS_GPU = 2
 EXIT_NO_BASELINE = 3
 
@@ -264,4 +268,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import pycheck  # noqa: F401  (refuses an unsupported Python in one line)
+
     sys.exit(main())

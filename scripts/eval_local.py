@@ -31,10 +31,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILD = ROOT / "build"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pin import Layout, Pin  # noqa: E402
+
+_LAYOUT = Layout.default()  # where the series and its build live
+BUILD = _LAYOUT.build
 PATCHED = BUILD / "vllm"
 PRISTINE = BUILD / "pristine"
-TAG = "v0.19.1"
+TAG = Pin.load(_LAYOUT.version_file).tag
 TASKS_DIR = ROOT / "tests" / "eval" / "tasks"
 TASK = "colour_square"
 OUT_DIR = BUILD / "eval"
@@ -50,13 +54,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def git(tree: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(tree), *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout.strip()
+    import gitrun  # the tooling's one hermetic git runner
+
+    return gitrun.git(tree, *args).strip()
 
 
 def ensure_pristine_tree() -> None:

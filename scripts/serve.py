@@ -26,7 +26,11 @@ from types import TracebackType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILD = ROOT / "build"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pin import Layout  # noqa: E402
+
+_LAYOUT = Layout.default()  # where the series and its build live
+BUILD = _LAYOUT.build
 DEFAULT_MODEL = "qwen3_vl"
 STARTUP_TIMEOUT_S = 600.0
 STOP_TIMEOUT_S = 30.0

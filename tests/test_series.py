@@ -1,96 +1,69 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Tests of scripts/series.py on small synthetic trees (seconds, no network)."""
+"""Tests of the series tooling (fetch, git tree, apply/export/sync, lock, CLI)
+on small synthetic trees (seconds, no network), under a hostile git config."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
+import re
+import shutil
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-
-import series  # noqa: E402
-from series import Layout, Pin, SeriesError  # noqa: E402
-
-TAG = "v0.0.1"
-GOOD_TRAILERS = (
-    "Upstream: https://github.com/vllm-project/vllm/pull/1\n"
-    "Backport-notes: none needed\n"
-    "Signed-off-by: Dev <dev@example.com>"
+from _tooling import (
+    GOOD_TRAILERS,
+    ROOT,
+    SCRIPTS,
+    SOURCE,
+    TAG,
+    commit,
+    git,
+    hostile_git_config,
+    make_layout,
+    make_pin,
+    make_sdist,
+    user_env,
+    write_version_file,
 )
 
+import fetch
+import gitrun
+import runlock
+import series
+import sync
+import tree
+from errors import SeriesError, run_main
+from patchfile import patch_files
+from pin import Layout, Pin
 
-def make_sdist(path: Path, files: dict[str, str], top: str = "pkg-0.0.1") -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"{top}/{name}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    path.write_bytes(buf.getvalue())
-    return buf.getvalue()
+Env = tuple[Layout, Pin]
 
 
-SOURCE = {
-    "README.md": "pristine\n",
-    "pkg/mod.py": "".join(f"line {i}\n" for i in range(20)),
-    "pkg/other.py": "x = 1\n",
-    "PKG-INFO": "Metadata-Version: 2.1\n",
-    ".gitignore": "*.so\n/pkg/_version.py\n/data/\n",
-    "data/table.json": "{}\n",
-    "pkg/_version.py": "__version__ = '0.0.1'\n",
-}
+@pytest.fixture(autouse=True)
+def hostile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    env = hostile_git_config(tmp_path / "home")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("GIT_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("GIT_INDEX_FILE", str(tmp_path / "nowhere-index"))
+    monkeypatch.delenv(runlock.HELD_ENV, raising=False)
+    return env
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Layout, Pin]:
-    for key, value in {
-        "GIT_AUTHOR_NAME": "Dev",
-        "GIT_AUTHOR_EMAIL": "dev@example.com",
-        "GIT_COMMITTER_NAME": "Dev",
-        "GIT_COMMITTER_EMAIL": "dev@example.com",
-    }.items():
-        monkeypatch.setenv(key, value)
+def env(tmp_path: Path) -> Env:
     sdist = tmp_path / "upstream" / "pkg-0.0.1.tar.gz"
-    sdist.parent.mkdir()
     data = make_sdist(sdist, SOURCE)
-    pin = Pin(
-        tag=TAG,
-        version="0.0.1",
-        sdist_name=sdist.name,
-        sdist_url=f"file://{sdist}",
-        sdist_sha256=hashlib.sha256(data).hexdigest(),
-        sdist_size=len(data),
-    )
-    layout = Layout(
-        root=tmp_path, build=tmp_path / "build", patches=tmp_path / "patches"
-    )
-    return layout, pin
+    return make_layout(tmp_path), make_pin(sdist, data)
 
 
 def fetch_and_apply(layout: Layout, pin: Pin, force: bool = False) -> str:
-    series.fetch(layout, pin)
     return series.apply(layout, pin, force=force)
-
-
-def git(tree: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(tree), *args], check=True, capture_output=True, text=True
-    ).stdout
-
-
-def commit(tree: Path, path: str, text: str, subject: str) -> None:
-    (tree / path).parent.mkdir(parents=True, exist_ok=True)
-    (tree / path).write_text(text)
-    git(tree, "add", path)
-    msg = f"{subject}\n\nWhy this change.\n\n{GOOD_TRAILERS}\n"
-    git(tree, "commit", "-q", "-m", msg)
 
 
 def two_patch_series(layout: Layout, pin: Pin) -> list[Path]:
@@ -107,81 +80,269 @@ def two_patch_series(layout: Layout, pin: Pin) -> list[Path]:
         "def test_x():\n    pass\n",
         "[Bugfix] Second change",
     )
-    series.export(layout, pin)
-    return series.patch_files(layout.patches)
+    sync.export(layout.tree, pin.tag, layout.patches)
+    return patch_files(layout.patches)
+
+
+def export(layout: Layout, pin: Pin) -> str:
+    return sync.export(layout.tree, pin.tag, layout.patches)
+
+
+def state(layout: Layout, pin: Pin) -> tree.TreeState:
+    return tree.tree_state(layout.tree, pin.tag, layout.patches)
+
+
+def snapshot(patches: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in patch_files(patches)}
 
 
 # --------------------------------------------------------------------- fetch
 
 
-def test_fetch_verifies_and_unpacks(env: tuple[Layout, Pin]) -> None:
+def test_fetch_verifies_and_unpacks(env: Env) -> None:
     layout, pin = env
-    src = series.fetch(layout, pin)
+    src = fetch.fetch(layout, pin)
     assert (src / "pkg" / "mod.py").read_text() == SOURCE["pkg/mod.py"]
-    assert (layout.downloads / pin.sdist_name).is_file()
+    assert (layout.downloads / pin.sdist.name).is_file()
     assert not list(layout.downloads.glob("*.part"))
 
 
-def test_fetch_checksum_mismatch(env: tuple[Layout, Pin]) -> None:
+def test_fetch_checksum_mismatch(env: Env) -> None:
     layout, pin = env
-    bad = Pin(**{**pin.__dict__, "sdist_sha256": "0" * 64})
+    bad = Pin(
+        pin.tag,
+        pin.version,
+        pin.sdist.__class__(**{**pin.sdist.__dict__, "sha256": "0" * 64}),
+    )
     with pytest.raises(SeriesError, match="checksum mismatch"):
-        series.fetch(layout, bad)
-    assert not (layout.downloads / pin.sdist_name).exists()
+        fetch.fetch(layout, bad)
     assert not list(layout.downloads.glob("*"))
     assert not layout.src.exists() or not list(layout.src.iterdir())
 
 
-def test_cached_sdist_corrupted_is_reported(env: tuple[Layout, Pin]) -> None:
+def test_cached_sdist_corrupted_is_reported(env: Env) -> None:
     layout, pin = env
-    series.fetch(layout, pin)
-    cached = layout.downloads / pin.sdist_name
+    fetch.fetch(layout, pin)
+    cached = layout.downloads / pin.sdist.name
     data = bytearray(cached.read_bytes())
     data[100] ^= 0xFF
     cached.write_bytes(bytes(data))
+    shutil.rmtree(layout.src)
     with pytest.raises(SeriesError, match="checksum mismatch.*make fetch"):
-        series.fetch(layout, pin)
+        fetch.fetch(layout, pin)
 
 
-def test_cached_sdist_truncated_is_reported(env: tuple[Layout, Pin]) -> None:
+def test_cached_sdist_truncated_is_reported(env: Env) -> None:
     layout, pin = env
-    series.fetch(layout, pin)
-    cached = layout.downloads / pin.sdist_name
+    fetch.fetch(layout, pin)
+    cached = layout.downloads / pin.sdist.name
     cached.write_bytes(cached.read_bytes()[:50])
-    with pytest.raises(SeriesError, match="truncated"):
-        series.fetch(layout, pin)
+    with pytest.raises(SeriesError, match=r"truncated \(50 of"):
+        fetch.fetch(layout, pin)
 
 
-def test_no_network_is_one_clear_error(env: tuple[Layout, Pin]) -> None:
+def test_no_network_is_one_clear_error(env: Env) -> None:
     layout, pin = env
-    offline = Pin(**{**pin.__dict__, "sdist_url": "http://127.0.0.1:9/x.tar.gz"})
+    art = pin.sdist.__class__(
+        **{**pin.sdist.__dict__, "url": "http://127.0.0.1:9/x.tgz"}
+    )
     with pytest.raises(SeriesError, match="cannot download .*no network"):
-        series.fetch(layout, offline)
+        fetch.fetch(layout, Pin(pin.tag, pin.version, art))
     assert not list(layout.downloads.glob("*"))
 
 
-def test_corrupt_archive_leaves_nothing_unpacked(env: tuple[Layout, Pin]) -> None:
+def corrupt_pin(pin: Pin, path: Path) -> Pin:
+    data = path.read_bytes()
+    art = pin.sdist.__class__(
+        name=pin.sdist.name,
+        url=f"file://{path}",
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+    )
+    return Pin(pin.tag, pin.version, art)
+
+
+def test_corrupt_archive_leaves_nothing_unpacked(env: Env) -> None:
     layout, pin = env
     junk = layout.root / "junk.tar.gz"
     junk.write_bytes(b"\x1f\x8b" + b"not really gzip" * 10)
-    data = junk.read_bytes()
-    bad = Pin(
-        **{
-            **pin.__dict__,
-            "sdist_url": f"file://{junk}",
-            "sdist_sha256": hashlib.sha256(data).hexdigest(),
-            "sdist_size": len(data),
-        }
-    )
     with pytest.raises(SeriesError, match="cannot unpack"):
-        series.fetch(layout, bad)
+        fetch.fetch(layout, corrupt_pin(pin, junk))
     assert list(layout.src.iterdir()) == []
+
+
+def without_tar_filter(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
+    """Make tarfile look like Debian 12's Python 3.11.2 (no `filter=`)."""
+    calls: list[dict[str, object]] = []
+    real = tarfile.TarFile.extractall
+
+    def old_extractall(self, path=".", members=None, *, numeric_owner=False, **kw):  # type: ignore[no-untyped-def]
+        if kw:
+            raise TypeError(
+                f"extractall() got an unexpected keyword argument {next(iter(kw))!r}"
+            )
+        calls.append({"members": members})
+        return real(
+            self, path, members, numeric_owner=numeric_owner, filter="fully_trusted"
+        )
+
+    monkeypatch.delattr(tarfile, "data_filter")
+    monkeypatch.setattr(tarfile.TarFile, "extractall", old_extractall)
+    return calls
+
+
+def test_unpack_without_tarfile_filter(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout, pin = env
+    calls = without_tar_filter(monkeypatch)
+    src = fetch.fetch(layout, pin)
+    assert calls, "the fallback extraction was not used"
+    assert (src / "pkg" / "dos.txt").read_bytes() == SOURCE["pkg/dos.txt"].encode()
+
+
+def evil_archive(path: Path, member: tarfile.TarInfo) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        ok = tarfile.TarInfo("pkg-0.0.1/ok.txt")
+        ok.size = 1
+        tar.addfile(ok, io.BytesIO(b"x"))
+        tar.addfile(member, io.BytesIO(b"x" * member.size) if member.size else None)
+    path.write_bytes(buf.getvalue())
+
+
+@pytest.mark.parametrize("with_filter", [True, False])
+def test_unpack_refuses_a_path_outside_the_archive(
+    env: Env, monkeypatch: pytest.MonkeyPatch, with_filter: bool
+) -> None:
+    layout, pin = env
+    if not with_filter:
+        without_tar_filter(monkeypatch)
+    evil = tarfile.TarInfo("pkg-0.0.1/../../escaped.txt")
+    evil.size = 1
+    archive = layout.root / "evil.tar.gz"
+    evil_archive(archive, evil)
+    with pytest.raises(SeriesError, match="cannot unpack"):
+        fetch.fetch(layout, corrupt_pin(pin, archive))
+    assert not (layout.root / "escaped.txt").exists()
+    assert not (layout.build / "escaped.txt").exists()
+
+
+def member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    m = tarfile.TarInfo(name)
+    m.type = kind
+    m.linkname = link
+    return m
+
+
+@pytest.mark.parametrize(
+    ("m", "why"),
+    [
+        (member("top/a.txt"), None),
+        (member("top/dir", tarfile.DIRTYPE), None),
+        (member("top/link", tarfile.SYMTYPE, "a.txt"), None),
+        (member("top/sub/link", tarfile.SYMTYPE, "../a.txt"), None),
+        (member("top/hard", tarfile.LNKTYPE, "top/a.txt"), None),
+        (member("/etc/passwd"), "path outside the archive"),
+        (member("top/../../x"), "path outside the archive"),
+        (member("top/../.."), "path outside the archive"),
+        (member("top/sub/../../ok.txt"), None),
+        (member("top/link", tarfile.SYMTYPE, "/etc/passwd"), "symlink outside"),
+        (member("top/link", tarfile.SYMTYPE, "../../x"), "symlink outside"),
+        (member("top/hard", tarfile.LNKTYPE, "../x"), "hard link outside"),
+        (member("top/hard", tarfile.LNKTYPE, "/etc/x"), "hard link outside"),
+        (member("top/dev", tarfile.CHRTYPE), "not a regular file"),
+        (member("top/fifo", tarfile.FIFOTYPE), "not a regular file"),
+    ],
+)
+def test_unsafe_member(m: tarfile.TarInfo, why: str | None) -> None:
+    got = fetch.unsafe_member(m)
+    assert (got is None) if why is None else (got is not None and got.startswith(why))
+
+
+# ----------------------------------------------------------------------- git
+
+
+def test_hermetic_env_drops_the_users_git_settings() -> None:
+    base = {"GIT_DIR": "/x", "GIT_AUTHOR_DATE": "1", "PATH": "/bin", "HOME": "/h"}
+    env = gitrun.hermetic_env(base)
+    assert "GIT_DIR" not in env and "GIT_AUTHOR_DATE" not in env
+    assert env["PATH"] == "/bin" and env["HOME"] == "/h"
+    assert env["GIT_CONFIG_GLOBAL"] == os.devnull and env["GIT_CONFIG_NOSYSTEM"] == "1"
+    assert env["GIT_AUTHOR_NAME"] == env["GIT_COMMITTER_NAME"] == "vllm-mm-patches"
+    assert env["GIT_EDITOR"] == "true" and env["GIT_TERMINAL_PROMPT"] == "0"
+
+
+def test_hermetic_git_ignores_a_repositorys_own_config(tmp_path: Path) -> None:
+    repo = tmp_path / "r"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    git(repo, "config", "commit.gpgSign", "true")
+    git(repo, "config", "gpg.program", "false")
+    git(repo, "config", "core.hooksPath", str(tmp_path / "home" / "hooks"))
+    (repo / "f").write_text("x\n")
+    gitrun.git(repo, "add", "f")
+    gitrun.git(repo, "commit", "-q", "-m", "m")
+    assert gitrun.git(repo, "log", "-1", "--format=%an %cn").split() == [
+        "vllm-mm-patches",
+        "vllm-mm-patches",
+    ]
+
+
+def test_failed_git_keeps_gits_message(tmp_path: Path) -> None:
+    with pytest.raises(SeriesError, match=r"git rev-parse failed: fatal: not a git"):
+        gitrun.git(tmp_path, "rev-parse", "HEAD")
+
+
+def test_last_line_prefers_the_error_line() -> None:
+    proc = subprocess.CompletedProcess(
+        [], 1, "", "hint: try this\nerror: the real cause\nmore detail\nhint: x\n"
+    )
+    assert gitrun.last_line(proc) == "error: the real cause"
+    proc = subprocess.CompletedProcess([], 1, "out only\n", "")
+    assert gitrun.last_line(proc) == "out only"
+    assert gitrun.last_line(subprocess.CompletedProcess([], 3, "", "")) == "exit code 3"
+
+
+def test_missing_program_is_a_clear_error() -> None:
+    with pytest.raises(SeriesError, match="frobnicate failed: no-such-prog-x is not"):
+        gitrun.run(["no-such-prog-x"], what="frobnicate")
+
+
+def test_pristine_root_commit_is_the_same_whatever_the_users_config(
+    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout, pin = env
+    fetch_and_apply(layout, pin)  # under the hostile config
+    hostile_root = git(layout.tree, "rev-parse", TAG)
+    for key in list(os.environ):
+        if key.startswith("GIT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    other = Layout(root=tmp_path, build=tmp_path / "build2", patches=layout.patches)
+    fetch_and_apply(other, pin)
+    assert git(other.tree, "rev-parse", TAG) == hostile_root
+    # CRLF kept byte for byte in the commit (no autocrlf), identity fixed.
+    blob = subprocess.run(
+        ["git", "-C", str(layout.tree), "cat-file", "blob", f"{TAG}:pkg/dos.txt"],
+        capture_output=True,
+        env=user_env(),
+    ).stdout
+    assert blob == b"crlf line\r\nsecond\r\n"
+    assert git(
+        layout.tree, "log", "-1", "--format=%an|%ae|%cn|%aI|%cI", TAG
+    ).strip() == (
+        "vllm-mm-patches|vllm-mm-patches@users.noreply.github.com|vllm-mm-patches|"
+        "2026-04-18T00:00:00+00:00|2026-04-18T00:00:00+00:00"
+    )
+    assert git(layout.tree, "cat-file", "-t", TAG).strip() == "commit"  # unsigned
 
 
 # ---------------------------------------------------------------- apply/export
 
 
-def test_pristine_tree(env: tuple[Layout, Pin]) -> None:
+def test_pristine_tree(env: Env) -> None:
     layout, pin = env
     fetch_and_apply(layout, pin)
     tracked = git(layout.tree, "ls-files").split()
@@ -192,45 +353,40 @@ def test_pristine_tree(env: tuple[Layout, Pin]) -> None:
     assert git(layout.tree, "rev-list", "--max-parents=0", "HEAD") == git(
         layout.tree, "rev-parse", TAG
     )
+    assert git(layout.tree, "branch", "--show-current").strip() == "main"
 
 
-def test_pristine_root_commit_is_reproducible(
-    env: tuple[Layout, Pin], tmp_path: Path
-) -> None:
-    layout, pin = env
-    fetch_and_apply(layout, pin)
-    other = Layout(root=tmp_path, build=tmp_path / "build2", patches=layout.patches)
-    fetch_and_apply(other, pin)
-    assert git(layout.tree, "rev-parse", TAG) == git(other.tree, "rev-parse", TAG)
-
-
-def test_export_apply_round_trip_is_byte_stable(env: tuple[Layout, Pin]) -> None:
+def test_export_apply_round_trip_is_byte_stable(env: Env) -> None:
     layout, pin = env
     patches = two_patch_series(layout, pin)
     assert [p.name for p in patches] == [
         "0001-Model-First-change.patch",
         "0002-Bugfix-Second-change.patch",
     ]
+    text = patches[0].read_text()
+    assert text.startswith("From 0000000000000000000000000000000000000000 ")
+    assert "--- a/pkg/mod.py\n+++ b/pkg/mod.py\n" in text
+    assert "HOSTILE" not in text and "[PATCH 1/2]" not in text
+    assert "Subject: [PATCH] [Model] First change\n" in text
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in patches}
-    assert "0000000000000000000000000000000000000000" in patches[0].read_text()
     # Export of an unchanged branch: nothing rewritten.
-    assert "0 written, 0 removed" in series.export(layout, pin)
+    assert "0 written, 0 removed" in export(layout, pin)
     assert {
         p.name: (p.read_bytes(), p.stat().st_mtime_ns)
-        for p in series.patch_files(layout.patches)
+        for p in patch_files(layout.patches)
     } == before
     # Fresh apply from patches/, export again: same bytes.
-    import shutil
-
     shutil.rmtree(layout.tree)
     assert "applied 2 now" in fetch_and_apply(layout, pin)
-    series.export(layout, pin)
-    assert {p.name: p.read_bytes() for p in series.patch_files(layout.patches)} == {
-        k: v[0] for k, v in before.items()
-    }
+    assert (
+        git(layout.tree, "log", "-1", "--format=%an|%cn").strip()
+        == "Dev|vllm-mm-patches"
+    )
+    export(layout, pin)
+    assert snapshot(layout.patches) == {k: v[0] for k, v in before.items()}
 
 
-def test_apply_is_idempotent(env: tuple[Layout, Pin]) -> None:
+def test_apply_is_idempotent(env: Env) -> None:
     layout, pin = env
     two_patch_series(layout, pin)
     head = git(layout.tree, "rev-parse", "HEAD")
@@ -238,15 +394,15 @@ def test_apply_is_idempotent(env: tuple[Layout, Pin]) -> None:
     assert git(layout.tree, "rev-parse", "HEAD") == head
 
 
-def test_apply_takes_new_patches(env: tuple[Layout, Pin]) -> None:
+def test_apply_takes_new_patches(env: Env) -> None:
     layout, pin = env
-    patches = two_patch_series(layout, pin)
+    two_patch_series(layout, pin)
     git(layout.tree, "reset", "-q", "--hard", "HEAD~1")  # as if pulled later
     assert "applied 1 now" in fetch_and_apply(layout, pin)
-    assert series.compare_with_patches(layout.tree, TAG, patches).carried == 2
+    assert state(layout, pin).carried == 2
 
 
-def test_apply_refuses_uncommitted_edit(env: tuple[Layout, Pin]) -> None:
+def test_apply_refuses_uncommitted_edit(env: Env) -> None:
     layout, pin = env
     two_patch_series(layout, pin)
     edited = layout.tree / "pkg" / "other.py"
@@ -256,17 +412,19 @@ def test_apply_refuses_uncommitted_edit(env: tuple[Layout, Pin]) -> None:
     assert edited.read_text() == "x = 2  # my work\n"
 
 
-def test_apply_refuses_unexported_commit(env: tuple[Layout, Pin]) -> None:
+def test_apply_refuses_unexported_commit(env: Env) -> None:
     layout, pin = env
     two_patch_series(layout, pin)
     commit(layout.tree, "pkg/other.py", "x = 3\n", "[Model] Not exported")
     head = git(layout.tree, "rev-parse", "HEAD")
-    with pytest.raises(SeriesError, match=r"1 commit\(s\).*Not exported.*make export"):
+    with pytest.raises(
+        SeriesError, match=r"1 commit\(s\).*Not exported\): run `make export`"
+    ):
         fetch_and_apply(layout, pin)
     assert git(layout.tree, "rev-parse", "HEAD") == head
 
 
-def test_apply_force_discards_but_keeps_a_backup(env: tuple[Layout, Pin]) -> None:
+def test_apply_force_discards_but_keeps_a_backup(env: Env) -> None:
     layout, pin = env
     two_patch_series(layout, pin)
     commit(layout.tree, "pkg/other.py", "x = 3\n", "[Model] Not exported")
@@ -278,16 +436,13 @@ def test_apply_force_discards_but_keeps_a_backup(env: tuple[Layout, Pin]) -> Non
     assert (
         git(layout.tree, "log", "-1", "--format=%s").strip() == "[Bugfix] Second change"
     )
-    refs = git(
-        layout.tree, "for-each-ref", "--format=%(objectname)", "refs/backups/"
-    ).split()
-    assert lost_head in refs
+    refs = git(layout.tree, "for-each-ref", "--format=%(objectname)", "refs/backups/")
+    assert lost_head in refs.split()
     assert "my edit" in git(layout.tree, "stash", "show", "-p", "stash@{0}")
+    assert state(layout, pin).up_to_date
 
 
-def test_conflicting_patch_is_named_and_tree_left_at_last_good(
-    env: tuple[Layout, Pin],
-) -> None:
+def test_conflicting_patch_is_named_and_tree_left_at_last_good(env: Env) -> None:
     layout, pin = env
     patches = two_patch_series(layout, pin)
     # A third patch whose context does not exist in the tree.
@@ -297,40 +452,72 @@ def test_conflicting_patch_is_named_and_tree_left_at_last_good(
     head = git(layout.tree, "rev-parse", "HEAD")
     with pytest.raises(
         SeriesError,
-        match=r"0003-Model-Third-change.patch does not apply "
-        r"\(conflicts in pkg/mod.py\).*0002-Bugfix",
+        match=r"^0003-Model-Third-change.patch does not apply "
+        r"\(conflicts in pkg/mod.py\); .* is left at 0002-Bugfix",
     ):
         fetch_and_apply(layout, pin)
     assert git(layout.tree, "rev-parse", "HEAD") == head
-    assert series.in_progress(layout.tree) is None
-    assert series.dirty_files(layout.tree) == []
+    assert tree.in_progress(layout.tree) is None
+    assert tree.dirty_files(layout.tree) == []
 
 
-def test_malformed_patch_is_named(env: tuple[Layout, Pin]) -> None:
+def test_malformed_patch_reports_gits_message(env: Env) -> None:
     layout, pin = env
     two_patch_series(layout, pin)
     (layout.patches / "0003-garbage.patch").write_text("this is not a patch\n")
-    with pytest.raises(SeriesError, match="0003-garbage.patch does not apply"):
+    with pytest.raises(
+        SeriesError,
+        match=r"0003-garbage.patch: git am failed: Patch format detection failed",
+    ):
         fetch_and_apply(layout, pin)
-    assert series.in_progress(layout.tree) is None
+    assert tree.in_progress(layout.tree) is None
 
 
-def test_export_removes_dropped_patches_and_refuses_dirty_tree(
-    env: tuple[Layout, Pin],
-) -> None:
+def test_a_failure_that_is_no_conflict_says_what_failed(env: Env) -> None:
     layout, pin = env
     two_patch_series(layout, pin)
     git(layout.tree, "reset", "-q", "--hard", "HEAD~1")
-    assert "1 removed" in series.export(layout, pin)
-    assert [p.name for p in series.patch_files(layout.patches)] == [
+    lock = tree.git_dir(layout.tree) / "index.lock"
+    lock.write_text("")  # another git is running in the tree
+    with pytest.raises(SeriesError) as e:
+        fetch_and_apply(layout, pin)
+    assert "unable to write index file (index.lock exists" in str(e.value)
+    assert "conflict" not in str(e.value)
+    assert str(e.value).startswith("0002-Bugfix-Second-change.patch: git am failed: ")
+
+
+def test_a_patch_deleted_during_apply_is_named(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout, pin = env
+    patches = two_patch_series(layout, pin)
+    git(layout.tree, "reset", "-q", "--hard", "HEAD~1")
+    real = sync.git_run
+
+    def racing_git_run(t: Path | None, *args: str, **kw: object):  # type: ignore[no-untyped-def]
+        if args[0] == "am" and args[-1].endswith(".patch"):
+            Path(args[-1]).unlink()
+        return real(t, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sync, "git_run", racing_git_run)
+    with pytest.raises(SeriesError, match=f"{patches[1].name} disappeared"):
+        fetch_and_apply(layout, pin)
+
+
+def test_export_removes_dropped_patches_and_refuses_dirty_tree(env: Env) -> None:
+    layout, pin = env
+    two_patch_series(layout, pin)
+    git(layout.tree, "reset", "-q", "--hard", "HEAD~1")
+    assert "1 removed" in export(layout, pin)
+    assert [p.name for p in patch_files(layout.patches)] == [
         "0001-Model-First-change.patch"
     ]
     (layout.tree / "README.md").write_text("edit\n")
     with pytest.raises(SeriesError, match="uncommitted changes.*README.md"):
-        series.export(layout, pin)
+        export(layout, pin)
 
 
-def test_status_require_clean(env: tuple[Layout, Pin]) -> None:
+def test_status_require_clean(env: Env) -> None:
     layout, pin = env
     two_patch_series(layout, pin)
     assert "2/2 patch(es)" in series.status(layout, pin, require_clean=True)
@@ -339,103 +526,744 @@ def test_status_require_clean(env: tuple[Layout, Pin]) -> None:
         series.status(layout, pin, require_clean=True)
 
 
-# --------------------------------------------------------------------- check
+# ------------------------------------------------------- sync with patches/
 
 
-def test_check_message_good_and_bad(env: tuple[Layout, Pin]) -> None:
-    layout, pin = env
-    patches = two_patch_series(layout, pin)
-    assert series.check_message(patches[0]) == []
-    text = patches[0].read_text()
-    bad = layout.root / "bad.patch"
-    bad.write_text(
-        text.replace("Backport-notes: none needed\n", "").replace(
-            "Signed-off-by: Dev <dev@example.com>\n", ""
-        )
-    )
-    problems = series.check_message(bad)
-    assert "no Signed-off-by: trailer" in problems
-    assert "a backport needs a Backport-notes: trailer" in problems
-    bodyless = layout.root / "bodyless.patch"
-    bodyless.write_text(text.replace("Why this change.\n\n", ""))
-    assert "no body (what and why)" in series.check_message(bodyless)
+def pull_changed_patch(layout: Layout, n: int = 1) -> bytes:
+    """patches/ as after a `git pull` that changed patch `n` (0-based)."""
+    p = patch_files(layout.patches)[n]
+    new = p.read_text().replace("Why this change.", "Why this change, reworded.")
+    p.write_text(new)
+    return new.encode()
 
 
-def test_check_catches_fuzzy_patch(env: tuple[Layout, Pin]) -> None:
-    layout, pin = env
-    patches = two_patch_series(layout, pin)
-    assert series.check(layout, pin, ruff=None).startswith("2 patch(es) OK")
-    fuzzy = patches[0].read_text().replace(" line 0\n", " line zero\n", 1)
-    patches[0].write_text(fuzzy)
-    with pytest.raises(
-        SeriesError, match="0001-Model-First-change.patch: does not apply cleanly"
-    ):
-        series.check(layout, pin, ruff=None)
-
-
-def test_test_files_from_patches_and_manifest(env: tuple[Layout, Pin]) -> None:
+def test_apply_after_a_pull_brings_the_tree_to_the_new_series(env: Env) -> None:
     layout, pin = env
     two_patch_series(layout, pin)
-    manifest = layout.root / "manifest.txt"
-    manifest.write_text("# comment\npkg/other.py run  # stands in for a test\n")
-    assert series.test_files(layout, manifest) == ["tests/test_new.py", "pkg/other.py"]
-    manifest.write_text("tests/test_new.py exclude needs a GPU\n")
-    assert series.test_files(layout, manifest) == []
-    manifest.write_text("tests/missing.py run\n")
-    with pytest.raises(SeriesError, match="does not exist"):
-        series.test_files(layout, manifest)
-    manifest.write_text("tests/test_new.py exclude\n")
-    with pytest.raises(SeriesError, match="needs a reason"):
-        series.test_files(layout, manifest)
-    manifest.write_text("pkg/other.py run\ntests/test_new.py::test_x exclude slow\n")
-    assert series.test_files(layout, manifest) == ["tests/test_new.py", "pkg/other.py"]
-    assert series.deselected(manifest) == ["tests/test_new.py::test_x"]
+    pulled = pull_changed_patch(layout, 0)
+    before = snapshot(layout.patches)
+    out = fetch_and_apply(layout, pin)
+    assert "applied 2 now" in out and "refs/backups/" in out
+    assert state(layout, pin).up_to_date
+    assert "reworded" in git(layout.tree, "log", "--format=%B", "HEAD~1", "-1")
+    assert "0 written, 0 removed" in export(layout, pin)
+    assert snapshot(layout.patches) == before
+    assert patch_files(layout.patches)[0].read_bytes() == pulled
+
+
+def test_apply_after_a_pull_keeps_the_common_prefix(env: Env) -> None:
+    layout, pin = env
+    two_patch_series(layout, pin)
+    first = git(layout.tree, "rev-parse", "HEAD~1")
+    pull_changed_patch(layout, 1)
+    assert "applied 1 now" in fetch_and_apply(layout, pin)
+    assert git(layout.tree, "rev-parse", "HEAD~1") == first
+
+
+def test_export_never_deletes_or_overwrites_a_pulled_patch(env: Env) -> None:
+    layout, pin = env
+    patches = two_patch_series(layout, pin)
+    pull_changed_patch(layout, 1)
+    new = patches[0].read_text().replace("First change", "Third change")
+    (layout.patches / "0003-Model-Third-change.patch").write_text(new)
+    before = snapshot(layout.patches)
+    with pytest.raises(
+        SeriesError,
+        match=r"patches/ changed since .* last synced.*0002-Bugfix-Second-change.patch, "
+        r"0003-Model-Third-change.patch; run `make apply` first",
+    ):
+        export(layout, pin)
+    assert snapshot(layout.patches) == before
+
+
+def test_local_work_and_a_pull_are_refused_in_one_line(env: Env) -> None:
+    layout, pin = env
+    two_patch_series(layout, pin)
+    commit(layout.tree, "pkg/other.py", "x = 3\n", "[Model] Mine")
+    pull_changed_patch(layout, 0)
+    head = git(layout.tree, "rev-parse", "HEAD")
+    with pytest.raises(SeriesError, match=r"Mine\); patches/ also changed .* FORCE=1"):
+        fetch_and_apply(layout, pin)
+    with pytest.raises(SeriesError, match="is stale: patches/ changed"):
+        sync.ensure(layout.tree, TAG, layout.patches)
+    assert git(layout.tree, "rev-parse", "HEAD") == head
+    line = series.status(layout, pin)
+    assert (
+        "1 commit(s) not in patches/" in line and "changed since the last sync" in line
+    )
+
+
+def test_ensure(env: Env) -> None:
+    layout, pin = env
+    assert "applied 0 now" not in series.ensure(layout, pin)  # creates the tree
+    assert (layout.tree / ".git").is_dir()
+    two_patch_series(layout, pin)
+    assert sync.ensure(layout.tree, TAG, layout.patches) is None
+    pull_changed_patch(layout, 1)
+    assert sync.ensure(layout.tree, TAG, layout.patches) == "apply"
+    assert "applied 1 now" in series.ensure(layout, pin)
+    assert sync.ensure(layout.tree, TAG, layout.patches) is None
+    # Local work on an up-to-date series is tested as it is.
+    commit(layout.tree, "pkg/other.py", "x = 3\n", "[Model] Mine")
+    (layout.tree / "README.md").write_text("wip\n")
+    assert sync.ensure(layout.tree, TAG, layout.patches) is None
+    assert "ready" in series.ensure(layout, pin)
+    assert (layout.tree / "README.md").read_text() == "wip\n"
+
+
+def test_ensure_refuses_a_tree_mid_rebase(env: Env) -> None:
+    layout, pin = env
+    two_patch_series(layout, pin)
+    (tree.git_dir(layout.tree) / "rebase-merge").mkdir()
+    with pytest.raises(SeriesError, match="middle of git rebase.*before building"):
+        sync.ensure(layout.tree, TAG, layout.patches)
+
+
+def test_a_tree_without_sync_record_works_as_before(env: Env) -> None:
+    layout, pin = env
+    two_patch_series(layout, pin)
+    (tree.git_dir(layout.tree) / tree.SYNC_FILE).unlink()
+    assert tree.read_synced(layout.tree) is None
+    git(layout.tree, "reset", "-q", "--hard", "HEAD~1")
+    assert "applied 1 now" in fetch_and_apply(layout, pin)
+    assert tree.read_synced(layout.tree) == state(layout, pin).patches
+    (tree.git_dir(layout.tree) / tree.SYNC_FILE).write_text("not json")
+    assert tree.read_synced(layout.tree) is None
+
+
+# ------------------------------------------------- interrupted and stuck trees
+
+
+def test_interrupted_apply_recovers_by_itself(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout, pin = env
+    two_patch_series(layout, pin)
+    git(layout.tree, "reset", "-q", "--hard", TAG)
+    real = sync.git_run
+    calls = []
+
+    def interrupted(t: Path | None, *args: str, **kw: object):  # type: ignore[no-untyped-def]
+        if args[0] == "am" and args[-1].endswith(".patch"):
+            calls.append(args[-1])
+            if len(calls) == 2:
+                # Ctrl-C while git am is half-way: index.lock and rebase-apply
+                (tree.git_dir(layout.tree) / "rebase-apply").mkdir()
+                (tree.git_dir(layout.tree) / "index.lock").write_text("")
+                (layout.tree / "pkg" / "mod.py").write_text("half-written\n")
+                raise KeyboardInterrupt
+        return real(t, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sync, "git_run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fetch_and_apply(layout, pin)
+    monkeypatch.setattr(sync, "git_run", real)
+    assert tree.in_progress(layout.tree) == "git am"
+    out = fetch_and_apply(layout, pin)
+    assert "recovered from an interrupted apply" in out and "applied 1 now" in out
+    assert state(layout, pin).up_to_date
+
+
+def test_tree_stuck_mid_git_am_is_refused(env: Env) -> None:
+    layout, pin = env
+    patches = two_patch_series(layout, pin)
+    # The user's own `git am` of a patch that conflicts, left unfinished.
+    bad = patches[0].read_text().replace("line 2\n", "line 2 elsewhere\n")
+    stray = layout.root / "stray.patch"
+    stray.write_text(bad)
+    proc = subprocess.run(
+        ["git", "-C", str(layout.tree), "am", "-3", str(stray)],
+        capture_output=True,
+        env=user_env(),
+    )
+    assert proc.returncode != 0
+    with pytest.raises(SeriesError, match=r"middle of git am: finish it .*FORCE=1"):
+        fetch_and_apply(layout, pin)
+    assert tree.in_progress(layout.tree) == "git am"
+    with pytest.raises(SeriesError, match="middle of git am"):
+        export(layout, pin)
+    out = fetch_and_apply(layout, pin, force=True)
+    assert "previous state kept" in out
+    assert state(layout, pin).up_to_date
+
+
+def test_apply_refuses_a_tree_it_did_not_make(env: Env) -> None:
+    layout, pin = env
+    layout.tree.mkdir(parents=True)
+    (layout.tree / "x").write_text("mine\n")
+    with pytest.raises(SeriesError, match="not a git repository.*FORCE=1"):
+        fetch_and_apply(layout, pin)
+    assert "moved to" in fetch_and_apply(layout, pin, force=True)
+    assert list(layout.build.glob("vllm.bak-*/x"))
+    git(layout.tree, "tag", "-d", TAG)
+    with pytest.raises(SeriesError, match=f"has no tag {TAG}"):
+        fetch_and_apply(layout, pin)
+    git(layout.tree, "tag", TAG, "HEAD")
+    git(layout.tree, "checkout", "-q", "--orphan", "other")
+    git(layout.tree, "commit", "-q", "-m", "unrelated")
+    with pytest.raises(SeriesError, match=f"does not descend from {TAG}"):
+        fetch_and_apply(layout, pin)
+
+
+# ---------------------------------------------------------------- clean, lock
+
+
+def test_clean_refuses_unexported_work(env: Env) -> None:
+    layout, pin = env
+    two_patch_series(layout, pin)
+    commit(layout.tree, "pkg/other.py", "x = 3\n", "[Model] Mine")
+    with pytest.raises(SeriesError, match="not in patches/.*not removed"):
+        series.clean(layout, pin)
+    assert (layout.tree / ".git").is_dir()
+    git(layout.tree, "reset", "-q", "--hard", "HEAD~1")
+    (layout.tree / "README.md").write_text("wip\n")
+    with pytest.raises(SeriesError, match="uncommitted"):
+        series.clean(layout, pin)
+    git(layout.tree, "checkout", "README.md")
+    pull_changed_patch(layout, 0)  # nothing of the tree would be lost
+    assert "vllm, src" in series.clean(layout, pin)
+    assert not layout.tree.exists() and (layout.downloads / pin.sdist.name).is_file()
+
+
+HOLD = """
+import sys, time
+sys.path.insert(0, {scripts!r})
+import runlock
+runlock.acquire(__import__('pathlib').Path({lock!r}), 'make apply')
+print('held', flush=True)
+time.sleep(30)
+"""
+
+
+def test_a_second_command_is_refused_while_one_runs(tmp_path: Path) -> None:
+    lock = tmp_path / "build" / ".lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD.format(scripts=str(SCRIPTS), lock=str(lock))],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(
+            SeriesError,
+            match=rf"another tooling command .*pid {holder.pid}: make apply",
+        ):
+            runlock.acquire(lock, "make export")
+    finally:
+        holder.kill()
+        holder.wait()
+    runlock.acquire(lock, "make export")  # free again
+    assert os.environ[runlock.HELD_ENV] == str(lock.resolve())
+    runlock.acquire(lock, "nested")  # the holder itself: no deadlock
+    runlock.release(lock)
+    assert runlock.HELD_ENV not in os.environ
+
+
+def test_a_child_of_the_holder_inherits_the_lock(tmp_path: Path) -> None:
+    lock = tmp_path / "build" / ".lock"
+    runlock.acquire(lock, "make test")
+    try:
+        code = f"import sys; sys.path.insert(0, {str(SCRIPTS)!r}); import runlock, pathlib; runlock.acquire(pathlib.Path({str(lock)!r})); print('ok')"
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True
+        )
+        assert out.stdout == "ok\n", out.stderr
+        env = {k: v for k, v in os.environ.items() if k != runlock.HELD_ENV}
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env
+        )
+        assert "another tooling command" in out.stderr
+    finally:
+        runlock.release(lock)
+
+
+# ------------------------------------------------------------ CLI, one line
+
+
+def cli(
+    script: str, *args: str, env: dict[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / script), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def cli_env(root: Path, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop(runlock.HELD_ENV, None)
+    env.update(SERIES_ROOT=str(root), **extra)
+    return env
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], text: str) -> None:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and text in lines[0], (
+        proc.stderr
+    )
+
+
+def test_cli_apply_export_status(env: Env) -> None:
+    layout, pin = env
+    write_version_file(layout.root, pin)
+    e = cli_env(layout.root)
+    proc = cli("series.py", "apply", env=e)
+    assert proc.returncode == 0 and "applied 0 now" not in proc.stdout, proc.stderr
+    commit(layout.tree, "pkg/other.py", "x = 3\n", "[Model] Mine")
+    assert cli("series.py", "export", env=e).returncode == 0
+    assert [p.name for p in patch_files(layout.patches)] == ["0001-Model-Mine.patch"]
+    proc = cli("series.py", "status", "--require-clean", env=e)
+    assert proc.returncode == 0 and "1/1 patch(es)" in proc.stdout
+
+
+@pytest.mark.parametrize("version", ["(3, 9, 18)", "(3, 14, 0)"])
+@pytest.mark.parametrize(
+    "script",
+    ["series.py", "build.py", "run_tests.py", "lock.py", "mutation.py", "eval_gpu.py"],
+)
+def test_every_entry_point_refuses_an_unsupported_python_first(
+    env: Env, script: str, version: str
+) -> None:
+    layout, pin = env
+    write_version_file(layout.root, pin)
+    code = (
+        f"import sys, runpy; sys.version_info = {version}; "
+        f"sys.argv = [{script!r}, 'apply']; "
+        f"runpy.run_path({str(SCRIPTS / script)!r}, run_name='__main__')"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=cli_env(layout.root),
+    )
+    minor = version.split(",")[1].strip()
+    assert_one_line_error(proc, f"Python 3.{minor} is not supported: use 3.10 to 3.13")
+    assert not layout.build.exists()  # checked before any work
+
+
+def test_cli_read_only_checkout_is_one_line(env: Env, tmp_path: Path) -> None:
+    layout, pin = env
+    write_version_file(layout.root, pin)
+    if os.geteuid() == 0:  # root writes anywhere but on a read-only mount
+        build = Path("/sys/vllm-mm-patches-test/build")
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o555)
+        build = ro / "build"
+    proc = cli(
+        "series.py", "apply", env=cli_env(layout.root, SERIES_BUILD_DIR=str(build))
+    )
+    assert_one_line_error(proc, str(build.parent))
+
+
+def test_cli_without_git_is_one_line(env: Env) -> None:
+    layout, pin = env
+    write_version_file(layout.root, pin)
+    proc = cli("series.py", "apply", env=cli_env(layout.root, PATH="/nonexistent"))
+    assert_one_line_error(proc, "git is not installed")
+
+
+def test_cli_bad_version_file_is_one_line(env: Env) -> None:
+    layout, _ = env
+    (layout.root / "VERSION").write_text("VLLM_TAG=v1\n")
+    assert_one_line_error(
+        cli("series.py", "status", env=cli_env(layout.root)), "missing key"
+    )
+
+
+def test_run_main_turns_failures_into_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    def unwritable() -> int:
+        raise PermissionError(13, "Permission denied", "/ro/build")
+
+    def failing() -> int:
+        raise SeriesError("the reason")
+
+    assert run_main(interrupted) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert run_main(unwritable) == 1
+    assert capsys.readouterr().err == "error: /ro/build: Permission denied\n"
+    assert run_main(failing) == 1
+    assert capsys.readouterr().err == "error: the reason\n"
+    assert run_main(lambda: None) == 0 and run_main(lambda: 3) == 3
+
+
+# --------------------------------------------------------------------- pin
 
 
 def test_read_kv_rejects_garbage(tmp_path: Path) -> None:
+    import pin as pin_module
+
     f = tmp_path / "VERSION"
     f.write_text("A=1\nnot a pair\n")
     with pytest.raises(SeriesError, match="VERSION:2: expected KEY=VALUE"):
-        series.read_kv(f)
+        pin_module.read_kv(f)
+    f.write_text("# c\n\nA=1=2\n B = x\n")
+    with pytest.raises(SeriesError, match="VERSION:4"):
+        pin_module.read_kv(f)
+    f.write_text("# c\n\nA=1=2\n")
+    assert pin_module.read_kv(f) == {"A": "1=2"}
+    with pytest.raises(SeriesError, match="not found"):
+        pin_module.read_kv(tmp_path / "nope")
 
 
-def test_git_url_gives_the_same_tree_as_the_sdist(
-    env: tuple[Layout, Pin], tmp_path: Path
-) -> None:
+def test_pin_load(tmp_path: Path) -> None:
+    f = tmp_path / "VERSION"
+    f.write_text(
+        "VLLM_TAG=v1\nVLLM_VERSION=1\nSDIST_NAME=a\nSDIST_URL=u\nSDIST_SHA256=h\nSDIST_SIZE=3\n"
+    )
+    p = Pin.load(f)
+    assert (p.tag, p.version, p.sdist.size, p.cpu_wheel) == ("v1", "1", 3, None)
+    f.write_text(f.read_text().replace("SDIST_SIZE=3", "SDIST_SIZE=x"))
+    with pytest.raises(SeriesError, match="SDIST_SIZE is not a number"):
+        Pin.load(f)
+    f.write_text(f.read_text().replace("SDIST_SIZE=x", "CPU_WHEEL_NAME=w"))
+    with pytest.raises(SeriesError, match="missing key SDIST_SIZE"):
+        Pin.load(f)
+
+
+def test_layout_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("SERIES_ROOT", raising=False)
+    monkeypatch.delenv("SERIES_BUILD_DIR", raising=False)
+    default = Layout.default()
+    assert default.root == ROOT and default.build == ROOT / "build"
+    assert (
+        default.tree == ROOT / "build" / "vllm"
+        and default.python == ROOT / "build" / "venv" / "bin" / "python"
+    )
+    monkeypatch.setenv("SERIES_ROOT", str(tmp_path))
+    assert Layout.default().patches == tmp_path / "patches"
+    assert Layout.default().manifest == tmp_path / "tests" / "vllm-tests.txt"
+    monkeypatch.setenv("SERIES_BUILD_DIR", str(tmp_path / "b"))
+    assert Layout.default().lock_file == tmp_path / "b" / ".lock"
+
+
+def test_git_url_gives_the_same_tree_as_the_sdist(env: Env, tmp_path: Path) -> None:
     layout, pin = env
     fetch_and_apply(layout, pin)
-    # An upstream-like git repo of the same release: no sdist-only files,
-    # no generated _version.py, the force-added data file tracked.
     upstream = tmp_path / "upstream-git"
     upstream.mkdir()
     git(upstream, "init", "-q")
+    git(upstream, "config", "core.autocrlf", "false")
     for name, text in SOURCE.items():
         if name in ("PKG-INFO", "pkg/_version.py"):
             continue
         (upstream / name).parent.mkdir(parents=True, exist_ok=True)
-        (upstream / name).write_text(text)
+        (upstream / name).write_bytes(text.encode())
     git(upstream, "add", "-A")
     git(upstream, "add", "-f", "data/table.json")
     git(upstream, "commit", "-q", "-m", "release")
     git(upstream, "tag", TAG)
     other = Layout(root=tmp_path, build=tmp_path / "build-git", patches=layout.patches)
-    src = series.fetch(other, pin, git_url=f"file://{upstream}")
+    src = fetch.fetch(other, pin, git_url=f"file://{upstream}")
     assert not (src / ".git").exists()
-    series.init_tree(src, other.tree, TAG)
-    assert git(other.tree, "rev-parse", f"{TAG}^{{tree}}") == git(
-        layout.tree, "rev-parse", f"{TAG}^{{tree}}"
-    )
+    tree.init_tree(src, other.tree, TAG)
+    assert git(other.tree, "rev-parse", TAG) == git(layout.tree, "rev-parse", TAG)
 
 
-def test_git_url_clone_failure_is_one_clear_error(
-    env: tuple[Layout, Pin], tmp_path: Path
-) -> None:
+def test_git_url_clone_failure_is_one_clear_error(env: Env, tmp_path: Path) -> None:
     layout, pin = env
-    with pytest.raises(SeriesError, match=f"clone .* at {TAG} failed"):
-        series.fetch(layout, pin, git_url=f"file://{tmp_path}/nowhere")
+    with pytest.raises(SeriesError, match=f"clone .* at {TAG} failed: fatal:"):
+        fetch.fetch(layout, pin, git_url=f"file://{tmp_path}/nowhere")
     assert not list(layout.src.glob("*"))
 
 
-def test_missing_program_is_a_clear_error() -> None:
-    with pytest.raises(SeriesError, match="frobnicate failed: no-such-prog-x"):
-        series.run(["no-such-prog-x"], what="frobnicate")
+def test_good_trailers_constant_is_what_check_accepts() -> None:
+    assert "Signed-off-by" in GOOD_TRAILERS
+
+
+# ------------------------------------------------------- CLI, in process
+
+
+@pytest.fixture
+def root_env(env: Env, monkeypatch: pytest.MonkeyPatch) -> Env:
+    layout, pin = env
+    write_version_file(layout.root, pin)
+    monkeypatch.setenv("SERIES_ROOT", str(layout.root))
+    monkeypatch.delenv("SERIES_BUILD_DIR", raising=False)
+    monkeypatch.delenv("VLLM_GIT_URL", raising=False)
+    yield layout, pin
+    runlock.release(layout.lock_file)
+
+
+def test_main_dispatches_every_command(
+    root_env: Env, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    layout, pin = root_env
+
+    def out(*argv: str) -> str:
+        assert series.main(list(argv)) == 0
+        return capsys.readouterr().out
+
+    assert out("fetch") == f"pristine source: {layout.src / 'vllm-0.0.1'}\n"
+    assert not layout.tree.exists()
+    assert out("status") == f"{layout.tree}: not created (run `make apply`)\n"
+    assert out("apply") == f"{layout.tree}: {TAG} + 0 patch(es), already up to date\n"
+    assert layout.lock_file.read_text().startswith(f"pid {os.getpid()}: series.py ")
+    commit(layout.tree, "tests/test_new.py", "def test_x():\n    pass\n", "[T] New")
+    assert out("export") == "patches/: 1 patch(es), 1 written, 0 removed\n"
+    assert out("ensure") == f"{layout.tree}: ready to build/test\n"
+    assert out("status", "--require-clean") == f"{layout.tree}: {TAG} + 1/1 patch(es)\n"
+    (layout.root / "tests").mkdir()
+    layout.manifest.write_text("")
+    assert out("test-files") == "tests/test_new.py\n"
+    ruff = tmp_path / "ok-ruff"
+    ruff.write_text("#!/bin/sh\nexit 0\n")
+    ruff.chmod(0o755)
+    assert out("check", "--ruff", str(ruff)) == (
+        "1 patch(es) OK: messages, clean apply, ruff\n"
+    )
+    with pytest.raises(SeriesError, match="ruff not found"):
+        series.main(["check"])  # default: build/venv/bin/ruff, not built here
+    assert out("clean") == f"removed vllm, src from {layout.build}\n"
+    with pytest.raises(SeriesError, match="does not exist: run `make apply`"):
+        series.main(["export"])
+    with pytest.raises(SystemExit):
+        series.main(["frobnicate"])
+
+
+def test_main_apply_force_and_ensure_create(
+    root_env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    layout, _ = root_env
+    assert series.main(["ensure"]) == 0
+    assert "already up to date" in capsys.readouterr().out
+    (layout.tree / "README.md").write_text("wip\n")
+    with pytest.raises(SeriesError, match="uncommitted"):
+        series.main(["apply"])
+    assert series.main(["apply", "--force"]) == 0
+    assert "previous state kept" in capsys.readouterr().out
+    assert (layout.tree / "README.md").read_text() == "pristine\n"
+
+
+def test_main_takes_the_lock(root_env: Env, tmp_path: Path) -> None:
+    layout, _ = root_env
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            HOLD.format(scripts=str(SCRIPTS), lock=str(layout.lock_file)),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        for cmd in ("fetch", "apply", "export", "ensure", "status", "clean"):
+            with pytest.raises(SeriesError, match="another tooling command"):
+                series.main([cmd])
+        layout.tree.mkdir(parents=True)
+        (layout.tree / ".git").mkdir()
+        (layout.root / "tests").mkdir()
+        layout.manifest.write_text("x run\n")
+        with pytest.raises(SeriesError, match="x does not exist"):
+            series.main(["test-files"])  # read-only: no lock needed
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_clean_without_a_tree_and_the_git_url_source(
+    root_env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout, pin = root_env
+    assert series.clean(layout, pin) == f"removed nothing from {layout.build}"
+    with pytest.raises(
+        SeriesError, match="no pristine source under .*: run `make fetch`"
+    ):
+        fetch.source_dir(layout, pin)
+    (layout.src / "vllm-0.0.1-git").mkdir(parents=True)
+    with pytest.raises(SeriesError, match="no pristine source"):
+        fetch.source_dir(layout, pin)  # without VLLM_GIT_URL the git copy is unused
+    monkeypatch.setenv("VLLM_GIT_URL", "file:///x")
+    assert fetch.source_dir(layout, pin) == layout.src / "vllm-0.0.1-git"
+    monkeypatch.delenv("VLLM_GIT_URL")
+    (layout.src / "vllm-0.0.1").mkdir()
+    assert fetch.source_dir(layout, pin) == layout.src / "vllm-0.0.1"
+
+
+def test_a_real_three_way_conflict_names_the_unmerged_file(env: Env) -> None:
+    layout, pin = env
+    two_patch_series(layout, pin)
+    # A patch made on the tag that changes line 3 another way: its blobs
+    # exist, so `git am --3way` merges and leaves pkg/mod.py unmerged.
+    git(layout.tree, "checkout", "-q", "-b", "other", TAG)
+    commit(
+        layout.tree,
+        "pkg/mod.py",
+        SOURCE["pkg/mod.py"].replace("line 3", "line three"),
+        "[Model] Rival",
+    )
+    rival = git(layout.tree, "format-patch", "-1", "--stdout", "HEAD")
+    git(layout.tree, "checkout", "-q", "main")
+    git(layout.tree, "branch", "-q", "-D", "other")
+    (layout.patches / "0003-Model-Rival.patch").write_text(rival)
+    with pytest.raises(SeriesError) as e:
+        fetch_and_apply(layout, pin)
+    assert str(e.value).startswith(
+        "0003-Model-Rival.patch does not apply (conflicts in pkg/mod.py); "
+    )
+    assert tree.in_progress(layout.tree) is None
+
+
+def test_a_patch_of_a_missing_file_is_a_conflict(env: Env) -> None:
+    layout, pin = env
+    patches = two_patch_series(layout, pin)
+    gone = patches[0].read_text().replace("pkg/mod.py", "pkg/gone.py")
+    gone = re.sub(
+        r"^index \w+\.\.\w+", "index 111111111111..222222222222", gone, flags=re.M
+    )
+    (layout.patches / "0003-Model-Gone.patch").write_text(gone)
+    with pytest.raises(SeriesError) as e:
+        fetch_and_apply(layout, pin)
+    assert str(e.value).startswith(
+        "0003-Model-Gone.patch does not apply (conflicts in pkg/gone.py); "
+    )
+
+
+def test_status_and_clean_lines(env: Env) -> None:
+    layout, pin = env
+    two_patch_series(layout, pin)
+    commit(layout.tree, "pkg/other.py", "x = 3\n", "[Model] Mine")
+    (layout.tree / "README.md").write_text("wip\n")
+    pull_changed_patch(layout, 0)
+    (tree.git_dir(layout.tree) / "rebase-merge").mkdir()
+    assert series.status(layout, pin) == (
+        f"{layout.tree}: {TAG} + 0/2 patch(es); in the middle of git rebase; "
+        "1 uncommitted change(s); 1 commit(s) not in patches/ (make export); "
+        "patches/ changed since the last sync (make apply)"
+    )
+    with pytest.raises(SeriesError) as e:
+        series.clean(layout, pin)
+    assert str(e.value) == (
+        f"{layout.tree}: {TAG} + 0/2 patch(es); in the middle of git rebase; "
+        "1 uncommitted change(s); 1 commit(s) not in patches/ (make export): "
+        f"not removed (make export, or delete {layout.tree} yourself)"
+    )
+
+
+def test_lock_file_content_nested_dir_and_release(tmp_path: Path) -> None:
+    lock = tmp_path / "a" / "b" / ".lock"
+    runlock.acquire(lock, "make export")
+    try:
+        assert lock.read_text() == f"pid {os.getpid()}: make export\n"
+    finally:
+        runlock.release(lock)
+    code = (
+        f"import sys; sys.path.insert(0, {str(SCRIPTS)!r}); import runlock, pathlib;"
+        f" runlock.acquire(pathlib.Path({str(lock)!r})); print('ok')"
+    )
+    env = {k: v for k, v in os.environ.items() if k != runlock.HELD_ENV}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env
+    )
+    assert out.stdout == "ok\n", out.stderr  # released: another process gets it
+    runlock.acquire(lock)
+    try:
+        assert lock.read_text() == f"pid {os.getpid()}: {' '.join(sys.argv)}\n"
+    finally:
+        runlock.release(lock)
+
+
+def test_a_lock_held_by_a_silent_process(tmp_path: Path) -> None:
+    lock = tmp_path / ".lock"
+    lock.write_text("")
+    code = (
+        "import fcntl, sys, time; f = open(sys.argv[1], 'a');"
+        " fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(lock)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(SeriesError, match=r"\(another process\); wait for it"):
+            runlock.acquire(lock)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_run_main_oserror_without_a_file(capsys: pytest.CaptureFixture[str]) -> None:
+    def full() -> int:
+        raise OSError(28, "No space left on device")
+
+    assert run_main(full) == 1
+    assert capsys.readouterr().err == "error: No space left on device\n"
+
+
+def test_last_line_skips_blank_and_hint_lines() -> None:
+    proc = subprocess.CompletedProcess([], 1, "", "real cause\n\nHint: do this\n\n")
+    assert gitrun.last_line(proc) == "real cause"
+    proc = subprocess.CompletedProcess([], 2, "", "hint: only\n\n")
+    assert gitrun.last_line(proc) == "exit code 2"
+
+
+def test_main_help_and_arguments(
+    root_env: Env, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    layout, pin = root_env
+    with pytest.raises(SystemExit):
+        series.main([])  # a command is required
+    with pytest.raises(SystemExit):
+        series.main(["--help"])
+    out = capsys.readouterr().out
+    assert "Fetch the pinned vLLM source" in out and "series.py apply [--force]" in out
+    with pytest.raises(SystemExit):
+        series.main(["apply", "--help"])
+    assert "discard local work (kept under refs/backups/)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        series.main(["check", "--help"])
+    assert "default: build/venv/bin/ruff" in capsys.readouterr().out
+    series.main(["apply"])
+    capsys.readouterr()
+    commit(layout.tree, "tests/test_a.py", "def test_a():\n    pass\n", "[T] A")
+    commit(layout.tree, "tests/test_b.py", "def test_b():\n    pass\n", "[T] B")
+    series.main(["export"])
+    with pytest.raises(SeriesError, match=f"{layout.venv}/bin/ruff not found"):
+        series.main(["check"])
+    (layout.root / "tests").mkdir()
+    layout.manifest.write_text("tests/test_b.py::test_b exclude slow\n")
+    capsys.readouterr()
+    series.main(["test-files"])
+    assert capsys.readouterr().out == (
+        "tests/test_a.py\ntests/test_b.py\n--deselect=tests/test_b.py::test_b\n"
+    )
+    (layout.tree / "README.md").write_text("wip\n")
+    assert series.main(["status"]) == 0
+    with pytest.raises(SeriesError, match="uncommitted"):
+        series.main(["status", "--require-clean"])
+
+
+def test_main_fetch_clones_with_vllm_git_url(
+    root_env: Env,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    layout, pin = root_env
+    fetch.fetch(layout, pin)  # build/src exists already
+    upstream = tmp_path / "upstream-git"
+    upstream.mkdir()
+    git(upstream, "init", "-q")
+    (upstream / "f.py").write_text("x = 1\n")
+    git(upstream, "add", "-A")
+    git(upstream, "commit", "-q", "-m", "release")
+    git(upstream, "tag", TAG)
+    monkeypatch.setenv("VLLM_GIT_URL", f"file://{upstream}")
+    assert series.main(["fetch"]) == 0
+    dest = layout.src / "vllm-0.0.1-git"
+    assert capsys.readouterr().out == f"pristine source: {dest}\n"
+    assert (dest / "f.py").read_text() == "x = 1\n"
+    assert not list(layout.src.glob("*.tmp-*"))

@@ -7,10 +7,27 @@ prompt:
 
 * the prompt token ids after multimodal expansion are the same (placeholder
   counts, frame timestamps, begin/end tokens), and
-* the generated tokens agree the way vLLM's own model tests compare them
-  (`check_logprobs_close` in vLLM's tests/models/utils.py): identical up to a
-  first mismatch, where each side's token must be among the other side's top
-  logprobs; while they agree, the logprob of each token must also be close.
+* the generated tokens agree, more strictly than vLLM's own
+  `check_logprobs_close` (tests/models/utils.py; see `check_logprobs_close`
+  here): at every step up to the first mismatch, every token both sides
+  report has the same logprob (the whole reported distribution, not only the
+  chosen token), and a mismatch is only accepted as a tie of the two tokens.
+  On the tiny Qwen3-VL, a blank image, a moved square or reversed vision
+  patches keep each side's token in the other's top 5 but move the
+  distribution by 0.03-1.2 nats, so vLLM's looser rule would accept an engine
+  that ignores the image; the negative controls below check that this one
+  does not.
+
+Negative controls (`test_comparison_fails_for_a_different_image`): the
+"image" case compared with transformers run on a blank image, the square
+moved, and the vision patches reversed must fail.
+
+GLM-4.xV prompts that mix images and a video run in transformers with its
+placeholder mask split at the video tokens (`_glm_split_placeholder_mask`;
+transformers itself rejects them). Pristine v0.19.1 is no reference there:
+patch 0004 gives each video frame its own M-RoPE grid, and on the tiny
+GLM-4.6V's interleaved prompt v0.19.1's first-token logprob is -0.699 where
+transformers and the patched engine agree on -1.040.
 
 The reference prompt is the model's official one: for Qwen3-VL videos that
 is the format of Qwen's own processor, which transformers 5.x changed (see
@@ -39,7 +56,8 @@ pytestmark = pytest.mark.e2e
 MAX_TOKENS = 8
 NUM_LOGPROBS = 5
 # Both sides run float32 and agree to ~5e-6 here; the tolerance leaves three
-# orders of magnitude for kernel differences and no more.
+# orders of magnitude for kernel differences and no more. The negative
+# controls move some reported logprob by 2.7e-2 at least.
 LOGPROB_ATOL = 1e-2
 
 Video = tuple[np.ndarray, dict[str, Any]]
@@ -155,6 +173,28 @@ CASES = [
     ),
 ]
 
+
+def _moved_square(width: int, height: int, colour: str) -> Image.Image:
+    img = Image.new("RGB", (width, height), "white")
+    ImageDraw.Draw(img).rectangle((0, 0, width // 2, height // 2), fill=colour)
+    return img
+
+
+def _reverse_vision_patches(inputs: Any) -> None:
+    inputs["pixel_values"] = inputs["pixel_values"].flip(0)
+
+
+# Negative controls: transformers runs the "image" case (same prompt, same
+# image size) with a different image, or the vision patches reversed; the
+# comparison with vLLM on the real image must fail. (replacement image,
+# extra fix of the processor output)
+CONTROL_CASE = "image"
+CONTROLS: dict[str, tuple[Image.Image | None, Callable[[Any], None] | None]] = {
+    "blank_image": (Image.new("RGB", (128, 96), "white"), None),
+    "moved_square": (_moved_square(128, 96, "red"), None),
+    "reversed_patches": (None, _reverse_vision_patches),
+}
+
 # ---------------------------------------------------------------------------
 # Models
 # ---------------------------------------------------------------------------
@@ -170,12 +210,40 @@ def _vllm_has_glmga() -> str | None:
     )
 
 
-# transformers' Glm4v/Glm46V `get_placeholder_mask` counts every <|image|>
-# token as both image and video placeholder, so it cannot run a prompt that
-# holds images and a video.
-_GLM_HF_UNSUPPORTED = {
-    "interleaved": "transformers' GLM-4.xV cannot mix images and videos in one prompt"
-}
+def _glm_split_placeholder_mask(model: Any) -> None:
+    """Let transformers' GLM-4.xV run prompts that mix images and videos.
+
+    Its `get_placeholder_mask` counts every image token (which it also
+    writes for video frames) as both an image and a video placeholder, so a
+    prompt holding images and a video fails its count check. Split the mask
+    at the processor's own `<|begin_of_video|>`/`<|end_of_video|>` tokens;
+    for image-only or video-only prompts this is the mask it computes.
+    """
+    config, inner = model.config, model.model
+    original = inner.get_placeholder_mask
+
+    def get_placeholder_mask(
+        input_ids: Any,
+        inputs_embeds: Any,
+        image_features: Any = None,
+        video_features: Any = None,
+    ) -> tuple[Any, Any]:
+        if input_ids is None:
+            return original(input_ids, inputs_embeds, image_features, video_features)
+        in_video = (input_ids == config.video_start_token_id).cumsum(-1) > (
+            input_ids == config.video_end_token_id
+        ).cumsum(-1)
+        token = input_ids == config.image_token_id
+        image, video = token & ~in_video, token & in_video
+        hidden = inputs_embeds.shape[-1]
+        for mask, features in ((image, image_features), (video, video_features)):
+            if features is not None and mask.sum() * hidden != features.numel():
+                raise ValueError(
+                    f"{int(mask.sum())} placeholders for {features.shape[0]} features"
+                )
+        return image.unsqueeze(-1), video.unsqueeze(-1)
+
+    inner.get_placeholder_mask = get_placeholder_mask
 
 
 def _qwen3_vl_official_video_format(inputs: Any, config: Any) -> None:
@@ -234,6 +302,8 @@ class Model:
     # fixes transformers' processor output in place before generating
     hf_fix_inputs: Callable[[Any, Any], None] = lambda inputs, config: None
     hf_unsupported: dict[str, str] = field(default_factory=dict)
+    # fixes the transformers model in place after loading it
+    hf_fix_model: Callable[[Any], None] = lambda model: None
 
 
 MODELS = [
@@ -242,14 +312,14 @@ MODELS = [
         "glm4_6v",
         max_videos=1,
         hf_prompt_ids=_glm_hf_prompt_ids,
-        hf_unsupported=_GLM_HF_UNSUPPORTED,
+        hf_fix_model=_glm_split_placeholder_mask,
     ),
     Model(
         "glmga",
         max_videos=1,
         requires=_vllm_has_glmga,
         hf_prompt_ids=_glm_hf_prompt_ids,
-        hf_unsupported=_GLM_HF_UNSUPPORTED,
+        hf_fix_model=_glm_split_placeholder_mask,
     ),
 ]
 
@@ -273,6 +343,8 @@ class Runs:
     prompts: dict[str, str] = field(default_factory=dict)
     vllm: dict[str, Generation | BaseException] = field(default_factory=dict)
     hf: dict[str, Generation | BaseException] = field(default_factory=dict)
+    # transformers on the "image" case with a different image (CONTROLS)
+    hf_controls: dict[str, Generation | BaseException] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
 
 
@@ -323,56 +395,83 @@ def _run_vllm(runs: Runs, cases: list[Case]) -> None:
         gc.collect()
 
 
+def _hf_generate(
+    runs: Runs,
+    model: Any,
+    processor: Any,
+    case: Case,
+    prompt: str,
+    extra_fix: Callable[[Any], None] | None = None,
+) -> Generation | BaseException:
+    from transformers.video_utils import VideoMetadata
+
+    kwargs: dict[str, Any] = {}
+    if case.images:
+        kwargs["images"] = case.images
+    if case.videos:
+        kwargs["videos"] = [frames for frames, _ in case.videos]
+        kwargs["video_metadata"] = [
+            VideoMetadata(**{k: v for k, v in meta.items() if k != "do_sample_frames"})
+            for _, meta in case.videos
+        ]
+        [sample] = {meta["do_sample_frames"] for _, meta in case.videos}
+        kwargs["do_sample_frames"] = sample
+    try:
+        inputs = processor(text=[prompt], return_tensors="pt", **kwargs)
+        runs.model.hf_fix_inputs(inputs, model.config)
+        if extra_fix is not None:
+            extra_fix(inputs)
+        with torch.inference_mode():
+            out = model.generate(
+                **inputs,
+                max_new_tokens=MAX_TOKENS,
+                do_sample=False,
+                output_logits=True,
+                return_dict_in_generate=True,
+            )
+    except Exception as exc:  # reported by the case's own test
+        return exc
+    prompt_ids = inputs["input_ids"][0].tolist()
+    new_ids = out.sequences[0, len(prompt_ids) :].tolist()
+    logprobs = []
+    for tok, logits in zip(new_ids, out.logits):
+        lp = logits[0].float().log_softmax(-1)
+        top = lp.topk(NUM_LOGPROBS).indices.tolist()
+        logprobs.append({t: lp[t].item() for t in {*top, tok}})
+    return Generation(
+        prompt_ids=runs.model.hf_prompt_ids(prompt_ids, model.config),
+        token_ids=new_ids,
+        text=processor.decode(new_ids, skip_special_tokens=True),
+        logprobs=logprobs,
+    )
+
+
 def _run_hf(runs: Runs, cases: list[Case], processor: Any) -> None:
     from transformers import AutoModelForImageTextToText
-    from transformers.video_utils import VideoMetadata
 
     model = AutoModelForImageTextToText.from_pretrained(
         runs.path, dtype=torch.float32
     ).eval()
+    runs.model.hf_fix_model(model)
     for case in cases:
-        kwargs: dict[str, Any] = {}
-        if case.images:
-            kwargs["images"] = case.images
-        if case.videos:
-            kwargs["videos"] = [frames for frames, _ in case.videos]
-            kwargs["video_metadata"] = [
-                VideoMetadata(
-                    **{k: v for k, v in meta.items() if k != "do_sample_frames"}
-                )
-                for _, meta in case.videos
-            ]
-            [sample] = {meta["do_sample_frames"] for _, meta in case.videos}
-            kwargs["do_sample_frames"] = sample
-        try:
-            inputs = processor(
-                text=[runs.prompts[case.name]], return_tensors="pt", **kwargs
-            )
-            runs.model.hf_fix_inputs(inputs, model.config)
-            with torch.inference_mode():
-                out = model.generate(
-                    **inputs,
-                    max_new_tokens=MAX_TOKENS,
-                    do_sample=False,
-                    output_logits=True,
-                    return_dict_in_generate=True,
-                )
-        except Exception as exc:  # reported by the case's own test
-            runs.hf[case.name] = exc
-            continue
-        prompt_ids = inputs["input_ids"][0].tolist()
-        new_ids = out.sequences[0, len(prompt_ids) :].tolist()
-        logprobs = []
-        for tok, logits in zip(new_ids, out.logits):
-            lp = logits[0].float().log_softmax(-1)
-            top = lp.topk(NUM_LOGPROBS).indices.tolist()
-            logprobs.append({t: lp[t].item() for t in {*top, tok}})
-        runs.hf[case.name] = Generation(
-            prompt_ids=runs.model.hf_prompt_ids(prompt_ids, model.config),
-            token_ids=new_ids,
-            text=processor.decode(new_ids, skip_special_tokens=True),
-            logprobs=logprobs,
+        runs.hf[case.name] = _hf_generate(
+            runs, model, processor, case, runs.prompts[case.name]
         )
+        if case.name != CONTROL_CASE:
+            continue
+        for control, (image, extra_fix) in CONTROLS.items():
+            content = tuple(
+                image if image is not None and isinstance(c, Image.Image) else c
+                for c in case.content
+            )
+            runs.hf_controls[control] = _hf_generate(
+                runs,
+                model,
+                processor,
+                Case(control, content),
+                runs.prompts[case.name],
+                extra_fix,
+            )
     del model
     gc.collect()
 
@@ -388,27 +487,29 @@ def runs(
 
     result = Runs(model=model, path=tiny_model(model.name))
     processor = AutoProcessor.from_pretrained(result.path)
-    cases = []
+    cases, hf_cases = [], []
     for case in CASES:
         if len(case.videos) > model.max_videos:
             result.skipped[case.name] = (
                 f"vLLM allows {model.max_videos} video(s) per prompt for {model.name}"
             )
             continue
-        if case.name in model.hf_unsupported:
-            result.skipped[case.name] = model.hf_unsupported[case.name]
-            continue
         result.prompts[case.name] = processor.apply_chat_template(
             case.messages(), add_generation_prompt=True, tokenize=False
         )
         cases.append(case)
+        if case.name in model.hf_unsupported:
+            result.skipped[case.name] = model.hf_unsupported[case.name]
+        else:
+            hf_cases.append(case)
     start = time.monotonic()
     _run_vllm(result, cases)
     middle = time.monotonic()
-    _run_hf(result, cases, processor)
+    _run_hf(result, hf_cases, processor)
     print(
         f"{model.name}: vLLM {middle - start:.0f}s (incl. startup), "
-        f"transformers {time.monotonic() - middle:.0f}s for {len(cases)} prompts"
+        f"transformers {time.monotonic() - middle:.0f}s for {len(hf_cases)} prompts "
+        f"and {len(result.hf_controls)} controls"
     )
     yield result
 
@@ -424,26 +525,51 @@ def _first_difference(a: list[int], b: list[int]) -> int:
     )
 
 
-def check_logprobs_close(hf: Generation, vllm: Generation, label: str) -> None:
-    """vLLM's check_logprobs_close, plus closeness of the matched logprobs."""
+def check_logprobs_close(
+    hf: Generation, vllm: Generation, label: str, atol: float = LOGPROB_ATOL
+) -> None:
+    """The two greedy generations agree (stricter than vLLM's rule).
+
+    At every step up to the first mismatch:
+    - each side's token is among the tokens the other side reports;
+    - every token both sides report has the same logprob within `atol`;
+    - a token only one side reports is not more likely there than the other
+      side's least likely reported token (it would have reported it);
+    and the first mismatch must be a tie: on each side, the two tokens'
+    logprobs are within `atol`. After it the sequences diverge, unchecked.
+    """
     max_diff = 0.0
     for i, (hf_tok, vllm_tok) in enumerate(zip(hf.token_ids, vllm.token_ids)):
+        a, b = hf.logprobs[i], vllm.logprobs[i]
         context = (
             f"{label}: step {i}, matched {hf.token_ids[:i]}\n"
-            f"  transformers {hf.token_ids} {hf.text!r} top {hf.logprobs[i]}\n"
-            f"  vLLM         {vllm.token_ids} {vllm.text!r} top {vllm.logprobs[i]}"
+            f"  transformers {hf.token_ids} {hf.text!r} top {a}\n"
+            f"  vLLM         {vllm.token_ids} {vllm.text!r} top {b}"
         )
-        if hf_tok != vllm_tok:
-            assert hf_tok in vllm.logprobs[i] and vllm_tok in hf.logprobs[i], (
-                f"greedy tokens differ and are not in each other's top-{NUM_LOGPROBS}\n{context}"
-            )
-            print(f"{label}: {i} tokens identical, then top-{NUM_LOGPROBS} close")
-            return  # the sequences diverge from here
-        diff = abs(hf.logprobs[i][hf_tok] - vllm.logprobs[i][vllm_tok])
+        assert hf_tok in b and vllm_tok in a, (
+            f"greedy tokens not in each other's top-{NUM_LOGPROBS}\n{context}"
+        )
+        common = a.keys() & b.keys()
+        worst = max(common, key=lambda t: abs(a[t] - b[t]))
+        diff = abs(a[worst] - b[worst])
         max_diff = max(max_diff, diff)
-        assert diff <= LOGPROB_ATOL, (
-            f"logprob of the same token differs by {diff:.4f}\n{context}"
+        assert diff <= atol, (
+            f"logprob of token {worst} differs by {diff:.4f} (> {atol})\n{context}"
         )
+        for mine, theirs in ((a, b), (b, a)):
+            floor = min(theirs.values())
+            for t in mine.keys() - common:
+                assert mine[t] <= floor + atol, (
+                    f"token {t} (logprob {mine[t]:.4f}) is missing on one side "
+                    f"whose top-{NUM_LOGPROBS} goes down to {floor:.4f}\n{context}"
+                )
+        if hf_tok != vllm_tok:
+            gap = max(a[hf_tok] - a[vllm_tok], b[vllm_tok] - b[hf_tok])
+            assert gap <= atol, (
+                f"greedy tokens differ by {gap:.4f} nats, not a tie\n{context}"
+            )
+            print(f"{label}: {i} tokens identical, then a tie ({gap:.1e})")
+            return  # the sequences diverge from here
     assert len(hf.token_ids) == len(vllm.token_ids), (
         f"{label}: one side stopped early\n  transformers {hf.token_ids}\n  vLLM         {vllm.token_ids}"
     )
@@ -451,6 +577,26 @@ def check_logprobs_close(hf: Generation, vllm: Generation, label: str) -> None:
         f"{label}: all {len(hf.token_ids)} tokens identical, "
         f"max |logprob difference| {max_diff:.1e}"
     )
+
+
+def _result(runs: Runs, side: str, case: str) -> Generation:
+    value = getattr(runs, side)[case]
+    if isinstance(value, BaseException):
+        raise AssertionError(
+            f"{runs.model.name}/{case}: {side} failed: {value!r}"
+        ) from value
+    return value
+
+
+@pytest.mark.parametrize("control", list(CONTROLS))
+def test_comparison_fails_for_a_different_image(runs: Runs, control: str) -> None:
+    """Negative control: vLLM on the image vs transformers on another one."""
+    if CONTROL_CASE in runs.skipped:
+        pytest.skip(runs.skipped[CONTROL_CASE])
+    vllm = _result(runs, "vllm", CONTROL_CASE)
+    hf = _result(runs, "hf_controls", control)
+    with pytest.raises(AssertionError):
+        check_logprobs_close(hf, vllm, f"{runs.model.name}/{control}")
 
 
 @pytest.mark.parametrize("case", [c.name for c in CASES])
