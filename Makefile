@@ -97,7 +97,7 @@ bench-vit-cudagraph: build ## Qwen3-VL ViT eager vs CUDA graph (skips without a 
 bench-kimi: build ## Kimi-K2.5 ViT latency and syncs, v0.19.1 vs patched (skips w/o GPU)
 	$(VPY) scripts/bench_kimi_vit.py
 
-mutation: ## mutation score of the tooling tests (mutmut into build/mutvenv; ~40 min)
+mutation: ## mutation score of the tooling tests (mutmut into build/mutvenv; ~1 h)
 	$(PYTHON) scripts/mutation.py
 
 lock: ## rewrite scripts/constraints.txt from build/venv (after changing requirements)
