@@ -106,30 +106,38 @@ def scores(mutants: Path) -> dict[str, Counter[str]]:
         codes = json.loads(meta.read_text()).get("exit_code_by_key", {})
         c: Counter[str] = Counter()
         for code in codes.values():
-            c["killed" if code in CAUGHT else "survived" if code == 0 else "other"] += 1
+            if code is None:
+                c["not run"] += 1
+            else:
+                c[
+                    "killed" if code in CAUGHT else "survived" if code == 0 else "other"
+                ] += 1
         out[module] = c
     return out
 
 
 def report(per_module: dict[str, Counter[str]]) -> tuple[str, float]:
+    """A table per module; the score is killed / mutants run."""
+    cols = ("killed", "survived", "other", "not run")
     rows = [
-        f"{'module':<12} {'mutants':>7} {'killed':>7} {'survived':>8} {'other':>6} {'score':>6}"
+        f"{'module':<10} {'mutants':>7} "
+        + " ".join(f"{c:>8}" for c in cols)
+        + "   score"
     ]
     total: Counter[str] = Counter()
+
+    def row(name: str, c: Counter[str]) -> str:
+        run = sum(c.values()) - c["not run"]
+        score = f"{c['killed'] / run:>7.1%}" if run else "      -"
+        counts = " ".join(f"{c[k]:>8}" for k in cols)
+        return f"{name:<10} {sum(c.values()):>7} {counts} {score}"
+
     for module, c in per_module.items():
-        n = sum(c.values())
         total.update(c)
-        rows.append(
-            f"{module:<12} {n:>7} {c['killed']:>7} {c['survived']:>8} {c['other']:>6} "
-            f"{c['killed'] / n if n else 0:>6.1%}"
-        )
-    n = sum(total.values())
-    score = total["killed"] / n if n else 0.0
-    rows.append(
-        f"{'all':<12} {n:>7} {total['killed']:>7} {total['survived']:>8} "
-        f"{total['other']:>6} {score:>6.1%}"
-    )
-    return "\n".join(rows), score
+        rows.append(row(module, c))
+    rows.append(row("all", total))
+    run = sum(total.values()) - total["not run"]
+    return "\n".join(rows), total["killed"] / run if run else 0.0
 
 
 def main() -> int:

@@ -17,15 +17,28 @@ def test_scores_and_report(tmp_path: Path) -> None:
     (src / "pin.py.meta").write_text(
         json.dumps({"exit_code_by_key": {"a": 1, "b": 0, "c": 33, "d": 36, "e": 1}})
     )
-    (src / "sync.py.meta").write_text(json.dumps({"exit_code_by_key": {"a": 3}}))
+    (src / "sync.py.meta").write_text(
+        json.dumps({"exit_code_by_key": {"a": 3, "b": None}})
+    )
     per = mutation.scores(tmp_path)
     assert per["pin"] == {"killed": 3, "survived": 1, "other": 1}
-    assert per["sync"] == {"killed": 1}
+    assert per["sync"] == {"killed": 1, "not run": 1}
     table, score = mutation.report(per)
     assert score == 4 / 6
     lines = table.splitlines()
-    assert lines[1].split() == ["pin", "5", "3", "1", "1", "60.0%"]
-    assert lines[-1].split() == ["all", "6", "4", "1", "1", "66.7%"]
+    assert lines[0].split() == [
+        "module",
+        "mutants",
+        "killed",
+        "survived",
+        "other",
+        "not",
+        "run",
+        "score",
+    ]
+    assert lines[1].split() == ["pin", "5", "3", "1", "1", "0", "60.0%"]
+    assert lines[2].split() == ["sync", "2", "1", "0", "0", "1", "100.0%"]
+    assert lines[-1].split() == ["all", "7", "4", "1", "1", "1", "66.7%"]
 
 
 def test_prepare_makes_scripts_a_source_dir(tmp_path: Path) -> None:
