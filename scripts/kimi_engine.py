@@ -14,12 +14,11 @@ they are identical. Importable: `run_tree(...)`, `differences(...)`.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import tree_child
 
 CHILD_TIMEOUT_S = 900.0
 MAX_TOKENS = 6
@@ -123,27 +122,12 @@ def _child(model: str) -> dict[str, Any]:
 
 
 def run_tree(tree: Path, model: Path) -> dict[str, Any]:
-    env = dict(
-        os.environ,
-        PYTHONPATH=str(tree),
-        VLLM_MLA_DISABLE="1",
-        VLLM_ENABLE_V1_MULTIPROCESSING="0",
-    )
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child", str(model)],
-        env=env,
-        cwd="/",
-        capture_output=True,
-        text=True,
+    return tree_child.run_in_tree(
+        tree,
+        [str(Path(__file__).resolve()), "--child", str(model)],
+        env={"VLLM_MLA_DISABLE": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"},
         timeout=CHILD_TIMEOUT_S,
     )
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"{tree}: exit {proc.returncode}\n{proc.stderr[-6000:]}")
-    result = dict(json.loads(lines[-1][len("RESULT ") :]))
-    if not result["vllm_file"].startswith(str(tree)):
-        raise RuntimeError(f"{tree}: imported vLLM from {result['vllm_file']}")
-    return result
 
 
 def run_trees(trees: dict[str, Path], model: Path) -> dict[str, dict[str, Any]]:
@@ -174,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print("RESULT " + json.dumps(_child(str(args.model))), flush=True)
+        tree_child.emit(_child(str(args.model)))
         return 0
     if len(args.tree) != 2:
         parser.error("give two --tree NAME=PATH")

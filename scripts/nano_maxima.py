@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import tree_child
 
 CHILD_TIMEOUT_S = 600.0
 
@@ -58,34 +58,16 @@ def _child(model: str, engine_kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure_tree(tree: Path, model: Path, engine_kwargs: dict[str, Any]) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(tree))
     code = (
-        "import json, sys; sys.path.insert(0, sys.argv[1]); import nano_maxima; "
-        "print('RESULT ' + json.dumps(nano_maxima._child(sys.argv[2], "
-        "json.loads(sys.argv[3]))))"
+        "import json, sys; sys.path.insert(0, sys.argv[1]); "
+        "import nano_maxima, tree_child; "
+        "tree_child.emit(nano_maxima._child(sys.argv[2], json.loads(sys.argv[3])))"
     )
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            code,
-            str(Path(__file__).parent),
-            str(model),
-            json.dumps(engine_kwargs),
-        ],
-        env=env,
-        cwd="/",
-        capture_output=True,
-        text=True,
+    return tree_child.run_in_tree(
+        tree,
+        ["-c", code, str(Path(__file__).parent), str(model), json.dumps(engine_kwargs)],
         timeout=CHILD_TIMEOUT_S,
     )
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"{tree}: exit {proc.returncode}\n{proc.stderr[-8000:]}")
-    result = dict(json.loads(lines[-1][len("RESULT ") :]))
-    if not result["vllm_file"].startswith(str(tree)):
-        raise RuntimeError(f"{tree}: imported vLLM from {result['vllm_file']}")
-    return result
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
