@@ -68,18 +68,14 @@ IMAGE_PROCESSOR = dict(
 
 
 def _tokenizer() -> Any:
-    from transformers import PreTrainedTokenizerFast
-
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=tm._train_bpe(SPECIAL_TOKENS),
+    return tm.fast_tokenizer(
+        SPECIAL_TOKENS,
+        CHAT_TEMPLATE,
         bos_token="[BOS]",
         eos_token="<|im_end|>",
         unk_token="[UNK]",
         pad_token="[EOS]",
-        model_max_length=4096,
     )
-    tok.chat_template = CHAT_TEMPLATE
-    return tok
 
 
 def config_dict(vocab_size: int, media_id: int, eos_id: int) -> dict[str, Any]:

@@ -417,19 +417,26 @@ GLM46V_CHAT_TEMPLATE = (
 )
 
 
-def _glm_tokenizer() -> Any:
+def fast_tokenizer(special_tokens: list[str], chat_template: str, **kwargs: Any) -> Any:
+    """A locally trained `PreTrainedTokenizerFast` with the model's chat template."""
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=_train_bpe(GLM_SPECIAL_TOKENS),
+        tokenizer_object=_train_bpe(special_tokens), model_max_length=4096, **kwargs
+    )
+    tokenizer.chat_template = chat_template
+    return tokenizer
+
+
+def _glm_tokenizer() -> Any:
+    return fast_tokenizer(
+        GLM_SPECIAL_TOKENS,
+        GLM46V_CHAT_TEMPLATE,
         eos_token="<|endoftext|>",
         pad_token="<|endoftext|>",
         clean_up_tokenization_spaces=False,
-        model_max_length=4096,
         padding_side="left",
     )
-    tokenizer.chat_template = GLM46V_CHAT_TEMPLATE
-    return tokenizer
 
 
 def _build_glm4v(out: Path, *, glmga: bool) -> None:

@@ -60,18 +60,14 @@ CHAT_TEMPLATE = (
 
 
 def _tokenizer() -> Any:
-    from transformers import PreTrainedTokenizerFast
-
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=tm._train_bpe(SPECIAL_TOKENS),
+    return tm.fast_tokenizer(
+        SPECIAL_TOKENS,
+        CHAT_TEMPLATE,
         bos_token="<s>",
         eos_token="<|im_end|>",
         unk_token="<unk>",
         pad_token="</s>",
-        model_max_length=4096,
     )
-    tok.chat_template = CHAT_TEMPLATE
-    return tok
 
 
 def config_dict(vocab_size: int, eos_id: int) -> dict[str, Any]:
