@@ -10,7 +10,11 @@ one generate call). The engine's own positions are recorded by a hook on the
 model's `get_mrope_input_positions` inside the engine core.
 
 * Where v0.19.1 is right (images; Keye-VL-1.5 videos), prompt ids,
-  generated tokens, top-k logprobs and positions are identical.
+  generated tokens, the top-k token ids and positions are identical, and the
+  top-k logprobs equal within LOGPROB_ATOL: a long prompt is prefilled in
+  chunks, and CPU float reductions then differ by a few 1e-6 from run to run
+  (seen on the 3,000-token video), while a wrong position moves them by
+  1e-2 or more.
 * Where v0.19.1 fails (every Keye-VL video: its per-item `video_grid_thw`
   has shape [3], which v0.19.1 indexes as [N, 3]), the test checks that the
   pristine engine raised that IndexError and that the patched engine's
@@ -282,7 +286,28 @@ def test_pristine_against_patched(
     assert pristine["positions"] == want_positions, label
     assert pristine["delta"] == want_delta, label
     assert pristine["token_ids"] == patched["token_ids"], label
-    assert pristine["logprobs"] == patched["logprobs"], label
+    assert_same_logprobs(pristine["logprobs"], patched["logprobs"], label)
+
+
+LOGPROB_ATOL = 1e-4
+
+
+def assert_same_logprobs(a: list, b: list, label: str) -> None:
+    """Same top-k token ids at every step, logprobs within LOGPROB_ATOL."""
+    assert len(a) == len(b), label
+    for step, (sa, sb) in enumerate(zip(a, b, strict=True)):
+        assert [t for t, _ in sa] == [t for t, _ in sb], f"{label}: step {step}"
+        worst = max(abs(la - lb) for (_, la), (_, lb) in zip(sa, sb, strict=True))
+        assert worst <= LOGPROB_ATOL, f"{label}: step {step} logprobs {worst:.2e} apart"
+
+
+def test_same_logprobs_tolerates_float_noise_only() -> None:
+    base = [[[57, -4.2842020], [92, -0.1466297]]]
+    assert_same_logprobs(base, [[[57, -4.2842040], [92, -0.1466298]]], "noise")
+    with pytest.raises(AssertionError, match="apart"):
+        assert_same_logprobs(base, [[[57, -4.2942020], [92, -0.1466297]]], "moved")
+    with pytest.raises(AssertionError, match="step 0"):
+        assert_same_logprobs(base, [[[58, -4.2842020], [92, -0.1466297]]], "ids")
 
 
 def test_reference_positions_by_hand() -> None:
