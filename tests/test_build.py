@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from _index import publish
 from _tooling import ROOT
 
 import build
@@ -201,10 +202,9 @@ def fake_build(tmp_path: Path, pip_rc: int = 0, probe_rc: int = 0):  # type: ign
     layout.python.chmod(0o755)
     wheel = wheel_with(tmp_path, ["numpy", "torch==2.10.0"])
     data = wheel.read_bytes()
-    art = pin_module.Artifact(
-        wheel.name, f"file://{wheel}", hashlib.sha256(data).hexdigest(), len(data)
-    )
-    sdist = pin_module.Artifact("s.tar.gz", "file:///nowhere", "0" * 64, 1)
+    publish(wheel)
+    art = pin_module.Artifact(wheel.name, hashlib.sha256(data).hexdigest(), len(data))
+    sdist = pin_module.Artifact("s-0.0.1.tar.gz", "0" * 64, 1)
     p = pin_module.Pin("v0.0.1", "0.0.1", sdist, cpu_wheel=art, cuda_wheel=art)
     return layout, p, log
 
@@ -357,8 +357,8 @@ def test_main_builds_with_the_pin_of_the_checkout(
     w = p.cpu_wheel
     assert w is not None
     (layout.root / "VERSION").write_text(
-        f"VLLM_TAG=v0.0.1\nVLLM_VERSION=0.0.2\nSDIST_NAME=s\nSDIST_URL=u\n"
-        f"SDIST_SHA256=0\nSDIST_SIZE=1\nCPU_WHEEL_NAME={w.name}\nCPU_WHEEL_URL={w.url}\n"
+        f"VLLM_TAG=v0.0.1\nVLLM_VERSION=0.0.2\nSDIST_NAME=s\n"
+        f"SDIST_SHA256=0\nSDIST_SIZE=1\nCPU_WHEEL_NAME={w.name}\n"
         f"CPU_WHEEL_SHA256={w.sha256}\nCPU_WHEEL_SIZE={w.size}\n"
     )
     monkeypatch.setenv("SERIES_ROOT", str(layout.root))
