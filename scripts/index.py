@@ -222,7 +222,7 @@ def _chunks(resp: Any, size: int = 1 << 20) -> Any:
         yield from iter(lambda: resp.raw.read(size), b"")
 
 
-def _fetch(url: str, dest: Path, label: str, size: int | None) -> None:
+def fetch_url(url: str, dest: Path, label: str, size: int | None) -> None:
     with _pip_command() as (_, _, session):
         _get(session, url, dest, label, size)
 
@@ -262,7 +262,7 @@ def download(f: IndexFile, dest_dir: Path, sha256: str, size: int | None) -> Pat
     dest_dir.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".part")
     try:
-        _fetch(f.url, tmp, f.filename, size)
+        fetch_url(f.url, tmp, f.filename, size)
         problem = mismatch(tmp, sha256, size)
     except BaseException:
         tmp.unlink(missing_ok=True)

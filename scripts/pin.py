@@ -115,6 +115,12 @@ class Layout:
     def constraints(self) -> Path:
         return self.root / "scripts" / "constraints.txt"
 
+    def lock_for(self, device: str) -> Path:
+        """The hash lock of `device` (cpu: the constraints file itself)."""
+        if device == "cpu":
+            return self.constraints
+        return self.root / "scripts" / f"constraints-{device}.txt"
+
     @property
     def test_requirements(self) -> Path:
         return self.root / "scripts" / "requirements-test.txt"
