@@ -42,7 +42,7 @@ help: ## this list (times: 2-core machine, cold pip cache)
 	@echo "  PYTEST_ARGS=... (test-tooling/-vllm/-e2e), MODEL=... (serve, demo, soak, eval, eval-gpu),"
 	@echo "  PYTHON=python3.x"
 
-fetch: ## download + verify the pinned sdist into build/ (~10 s; VLLM_GIT_URL clones)
+fetch: ## download (package index) + verify the pinned sdist into build/ (~10 s; VLLM_GIT_URL clones)
 	$(SERIES) fetch
 
 apply: ## build/vllm = pristine tag + patches/*.patch (~20 s first time, ~2 s after)
@@ -113,7 +113,7 @@ bench-glm: build ## GLM-4.6V/GLMGA video frame selection: v0.19.1 vs patched, on
 mutation: ## mutation score of the tooling tests (mutmut into build/mutvenv; ~1 h)
 	$(PYTHON) scripts/mutation.py
 
-lock: ## rewrite scripts/constraints.txt from build/venv (after changing requirements)
+lock: ## rewrite the hash lock scripts/constraints.txt from build/venv + the index (~1.5 min)
 	$(PYTHON) scripts/lock.py
 
 clean: ## remove build/ except downloads (refuses if build/vllm has unexported work)

@@ -310,7 +310,9 @@ def test_build_cuda_uses_the_precompiled_wheel(
 
 def test_build_failures(tmp_path: Path) -> None:
     layout, p, log = fake_build(tmp_path, pip_rc=1)
-    with pytest.raises(SeriesError, match=r"installing the dependencies \(hash-checked\) failed"):
+    with pytest.raises(
+        SeriesError, match=r"installing the dependencies \(hash-checked\) failed"
+    ):
         build.build(layout, p, "cpu")
     assert not (layout.venv / ".deps-stamp").exists()
     layout, p, log = fake_build(tmp_path / "2", probe_rc=1)
