@@ -176,7 +176,7 @@ def install_dependencies(layout: Layout, device: str, reqs: Path) -> None:
     if lock.is_file():
         pip_install(
             py,
-            ["--require-hashes", "-r", str(lock)],
+            ["--require-hashes", "--no-deps", "-r", str(lock)],
             "installing the dependencies (hash-checked)",
         )
     else:

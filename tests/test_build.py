@@ -223,7 +223,7 @@ def test_build_cpu_installs_once_with_the_kernels(tmp_path: Path) -> None:
     reqs = layout.build / "requirements-cpu.txt"
     # the lock itself, in hash-checking mode
     assert calls[0].startswith(
-        f"-m pip install -q --require-hashes -r {layout.constraints} | "
+        f"-m pip install -q --require-hashes --no-deps -r {layout.constraints} | "
         "VLLM_TARGET_DEVICE= "
     )
     # then the requirements must be met with no package source at all
@@ -250,7 +250,7 @@ def test_build_cpu_installs_once_with_the_kernels(tmp_path: Path) -> None:
     calls3 = log.read_text().splitlines()[5:]
     assert len(calls3) == 3
     assert calls3[0].startswith(
-        f"-m pip install -q --require-hashes -r {layout.constraints}"
+        f"-m pip install -q --require-hashes --no-deps -r {layout.constraints}"
     )
     assert calls3[2].startswith("-c import torch, vllm")
 
@@ -301,7 +301,7 @@ def test_build_cuda_uses_the_precompiled_wheel(
     build.build(layout, p, "cuda")
     calls = log.read_text().splitlines()[len(calls) :]
     assert calls[0].startswith(
-        f"-m pip install -q --require-hashes -r {layout.lock_for('cuda')} |"
+        f"-m pip install -q --require-hashes --no-deps -r {layout.lock_for('cuda')} |"
     )
     reqs = (layout.build / "requirements-cuda.txt").read_text().splitlines()
     assert reqs[-1] == f"-r {layout.tree / 'requirements' / 'cuda.txt'}"
@@ -401,7 +401,7 @@ def test_build_creates_the_venv_and_prints_its_steps(
     assert made == [[sys.executable, "-m", "venv", str(layout.venv)]]
     out = capsys.readouterr().out
     assert (
-        f"+ {layout.python} -m pip install -q --require-hashes -r {layout.constraints}"
+        f"+ {layout.python} -m pip install -q --require-hashes --no-deps -r {layout.constraints}"
         in out
     )
     # every step says what it does, then how long it took
