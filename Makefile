@@ -113,8 +113,8 @@ bench-glm: build ## GLM-4.6V/GLMGA video frame selection: v0.19.1 vs patched, on
 mutation: ## mutation score of the tooling tests (mutmut into build/mutvenv; ~1 h)
 	$(PYTHON) scripts/mutation.py
 
-lock: ## rewrite the hash lock scripts/constraints.txt from build/venv + the index (~1.5 min)
-	$(PYTHON) scripts/lock.py
+lock: ## rewrite the hash lock scripts/constraints.txt from build/venv (DEVICE=cuda: -cuda.txt)
+	$(PYTHON) scripts/lock.py $(if $(DEVICE),--device $(DEVICE))
 
 clean: ## remove build/ except downloads (refuses if build/vllm has unexported work)
 	$(SERIES) clean

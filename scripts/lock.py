@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Rewrite the hash lock scripts/constraints.txt from what build/venv has.
+"""Rewrite the hash locks: scripts/constraints.txt (cpu) from what build/venv
+has, scripts/constraints-cuda.txt by resolving the CUDA build's requirements.
 
-Every distribution installed in build/venv (but pip and the editable vLLM) is
-pinned to its version, with the sha256 of each of its files on the configured
-package index that a supported host may install (sdist, and wheels for
-CPython 3.10-3.13 on x86_64 Linux). The index's `#sha256=` gives most of
-them; a file it lists without one is hashed here (downloaded if remote).
+cpu: every distribution installed in build/venv (but pip and the editable
+vLLM). cuda (`--device cuda`, no GPU needed): what `pip install --dry-run
+--report` resolves for the CUDA requirements under the cpu lock's versions.
+Each is pinned to its version, with the sha256 of each of its files on the
+configured package index that a supported host may install (sdist, and
+wheels for CPython 3.10-3.13 on x86_64 Linux). The index's `#sha256=` gives
+most of them; a file it lists without one is hashed here (downloaded if
+remote).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pycheck  # noqa: E402, F401  (first: refuses an unsupported Python)
 
+import argparse  # noqa: E402
+import json  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 
@@ -26,12 +32,13 @@ import lockfile  # noqa: E402
 import progress  # noqa: E402
 import runlock  # noqa: E402
 from errors import SeriesError, run_main  # noqa: E402
-from pin import Layout  # noqa: E402
+from pin import Layout, Pin  # noqa: E402
 
 HEADER = """\
-# Hash lock: exact versions and sha256 of everything 'make build' installs into
-# build/venv (pip install --require-hashes). Regenerate with 'make lock' after
-# changing scripts/requirements-test.txt or the pin in VERSION.
+# Hash lock: exact versions and sha256 of everything 'make build DEVICE={device}'
+# installs into build/venv (pip install --require-hashes). Regenerate with
+# 'make lock DEVICE={device}' after changing scripts/requirements-test.txt or the
+# pin in VERSION.
 """
 PYTHONS = range(10, 14)  # CPython 3.10 .. 3.13, as scripts/pycheck.py
 NOT_LOCKED = ("pip",)  # the venv's own, from `python -m venv`
@@ -114,11 +121,20 @@ def lock(pins: list[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
     return out
 
 
-def main() -> int:
-    layout = Layout.default()
-    if not layout.python.exists():
-        raise SeriesError(f"{layout.venv} missing: run `make build`")
-    runlock.acquire(layout.lock_file, "lock.py")
+def report_pins(report: dict) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+    """(name, version) of what a `pip install --report` would install."""
+    pins = {
+        (item["metadata"]["name"], item["metadata"]["version"])
+        for item in report.get("install", [])
+    }
+    return sorted(
+        ((n, v) for n, v in pins if n.lower() not in NOT_LOCKED and n != "vllm"),
+        key=lambda p: p[0].lower(),
+    )
+
+
+def freeze(layout: Layout) -> list[tuple[str, str]]:
+    """The pins of what build/venv has installed."""
     proc = subprocess.run(
         [str(layout.python), "-m", "pip", "freeze", "--all", "--exclude-editable"],
         capture_output=True,
@@ -126,12 +142,50 @@ def main() -> int:
     )
     if proc.returncode != 0:
         raise SeriesError(f"pip freeze failed: {proc.stderr.strip()[-200:]}")
-    pins = pinned(proc.stdout)
+    return pinned(proc.stdout)
+
+
+def resolve(layout: Layout, device: str) -> list[tuple[str, str]]:
+    """The pins pip resolves for `device`'s requirements (nothing installed),
+    under the versions of the cpu lock."""
+    import build  # the requirement lines of a device live there
+
+    pin = Pin.load(layout.version_file)
+    assert pin.cpu_wheel is not None
+    wheel = layout.downloads / pin.cpu_wheel.name
+    with tempfile.TemporaryDirectory() as tmp:
+        reqs, versions, report = (Path(tmp) / n for n in ("r.txt", "c.txt", "o.json"))
+        reqs.write_text(
+            "\n".join(build.requirement_lines(device, layout, wheel)) + "\n"
+        )
+        versions.write_text(lockfile.versions_only(lockfile.parse(layout.constraints)))
+        cmd = [str(layout.python), "-m", "pip", "install", "--dry-run", "-q"]
+        cmd += ["--ignore-installed", "--report", str(report)]
+        proc = subprocess.run([*cmd, "-c", str(versions), "-r", str(reqs)])
+        if proc.returncode != 0:
+            raise SeriesError(f"resolving the {device} requirements failed (see above)")
+        return report_pins(json.loads(report.read_text()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    args = parser.parse_args(argv)
+    layout = Layout.default()
+    if not layout.python.exists():
+        raise SeriesError(f"{layout.venv} missing: run `make build`")
+    runlock.acquire(layout.lock_file, "lock.py")
+    out = layout.lock_for(args.device)
+    if args.device == "cpu":
+        pins = freeze(layout)
+    else:
+        with progress.step(f"resolve the {args.device} requirements (pip --dry-run)"):
+            pins = resolve(layout, args.device)
     with progress.step(f"sha256 of {len(pins)} pins from the package index"):
         locked = lock(pins)
-    layout.constraints.write_text(lockfile.render(HEADER, locked))
+    out.write_text(lockfile.render(HEADER.format(device=args.device), locked))
     n = sum(len(h) for h in locked.values())
-    print(f"{layout.constraints}: {len(pins)} pins, {n} sha256")
+    print(f"{out}: {len(pins)} pins, {n} sha256")
     return 0
 
 

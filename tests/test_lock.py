@@ -137,7 +137,7 @@ def test_main_locks_the_venv_with_the_index_checksums(
     monkeypatch.setenv("SERIES_ROOT", str(tmp_path))
     monkeypatch.delenv(runlock.HELD_ENV, raising=False)
     try:
-        assert lock.main() == 0
+        assert lock.main([]) == 0
     finally:
         runlock.release(layout.lock_file)
     assert lockfile.parse(layout.constraints) == {
@@ -149,7 +149,7 @@ def test_main_locks_the_venv_with_the_index_checksums(
             ]
         ),
     }
-    assert layout.constraints.read_text().startswith(lock.HEADER)
+    assert layout.constraints.read_text().startswith(lock.HEADER.format(device="cpu"))
     assert "2 pins, 3 sha256" in capsys.readouterr().out
 
 
@@ -214,3 +214,68 @@ def test_build_installs_the_lock_by_hash_and_refuses_a_changed_file(
     with pytest.raises(SeriesError, match="run `make lock`"):
         build.install_dependencies(layout, "cpu", reqs)
     assert "No matching distribution found for gamma" in capfd.readouterr().err
+
+
+def test_report_pins() -> None:
+    report = {
+        "install": [
+            {"metadata": {"name": "Zeta", "version": "1"}},
+            {"metadata": {"name": "alpha", "version": "2.0"}},
+            {"metadata": {"name": "pip", "version": "24"}},
+            {"metadata": {"name": "vllm", "version": "0.19.1"}},
+        ]
+    }
+    assert lock.report_pins(report) == [("alpha", "2.0"), ("Zeta", "1")]
+    assert lock.report_pins({}) == []
+
+
+RESOLVER = """#!/bin/sh
+# a venv python whose pip resolves to alpha 1.0, writing pip's --report
+echo "$@" > {log}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --report) shift; report=$1 ;;
+    -c) shift; cp "$1" {log}.constraints ;;
+  esac
+  shift
+done
+echo '{{"install": [{{"metadata": {{"name": "alpha", "version": "1.0"}}}}]}}' > "$report"
+"""
+
+
+def test_main_cuda_resolves_under_the_cpu_versions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import runlock
+
+    layout = Layout(root=tmp_path, build=tmp_path / "build", patches=tmp_path / "p")
+    log = tmp_path / "pip.log"
+    layout.python.parent.mkdir(parents=True)
+    layout.python.write_text(RESOLVER.format(log=log))
+    layout.python.chmod(0o755)
+    (tmp_path / "scripts").mkdir()
+    layout.test_requirements.write_text("pytest\n")
+    layout.constraints.write_text("alpha==1.0 --hash=sha256:" + "a" * 64 + "\n")
+    (tmp_path / "VERSION").write_text(
+        "VLLM_TAG=v1\nVLLM_VERSION=1\nSDIST_NAME=s\nSDIST_SHA256=0\nSDIST_SIZE=1\n"
+        "CPU_WHEEL_NAME=w.whl\nCPU_WHEEL_SHA256=0\nCPU_WHEEL_SIZE=1\n"
+    )
+    a = tiny_wheel(tmp_path / "w", "alpha", "1.0")
+    publish(a)
+    monkeypatch.setenv("SERIES_ROOT", str(tmp_path))
+    monkeypatch.delenv(runlock.HELD_ENV, raising=False)
+    try:
+        assert lock.main(["--device", "cuda"]) == 0
+    finally:
+        runlock.release(layout.lock_file)
+    args = log.read_text()
+    assert args.startswith("-m pip install --dry-run -q --ignore-installed --report ")
+    assert Path(f"{log}.constraints").read_text() == "alpha==1.0\n"  # cpu versions
+    cuda = layout.lock_for("cuda")
+    assert cuda.name == "constraints-cuda.txt"
+    assert lockfile.parse(cuda) == {("alpha", "1.0"): [sha(a.read_bytes())]}
+    assert "make lock DEVICE=cuda" in cuda.read_text()
+    # the cpu lock is left alone
+    assert (
+        layout.constraints.read_text() == "alpha==1.0 --hash=sha256:" + "a" * 64 + "\n"
+    )
