@@ -113,7 +113,7 @@ bench-glm: build ## GLM-4.6V/GLMGA video frame selection: v0.19.1 vs patched, on
 mutation: ## mutation score of the tooling tests (mutmut into build/mutvenv; ~1 h)
 	$(PYTHON) scripts/mutation.py
 
-lock: ## rewrite the hash lock scripts/constraints.txt from build/venv (DEVICE=cuda: -cuda.txt)
+lock: ## rewrite the hash lock scripts/constraints.txt from build/venv (~1.5 min; DEVICE=cuda)
 	$(PYTHON) scripts/lock.py $(if $(DEVICE),--device $(DEVICE))
 
 clean: ## remove build/ except downloads (refuses if build/vllm has unexported work)

@@ -164,15 +164,18 @@ def check_probe(returncode: int, stdout: str, stderr: str, tree: Path) -> str:
     return line
 
 
-def install_dependencies(layout: Layout, device: str, reqs: Path) -> None:
-    """Install the locked dependencies in hash-checking mode, then check that
-    they meet the requirements (offline: a lock missing one fails here).
+def install_dependencies(
+    layout: Layout, device: str, reqs: Path, py: Path | None = None
+) -> None:
+    """Install the locked dependencies into the venv of `py` (default
+    build/venv) in hash-checking mode, then check that they meet the
+    requirements `reqs` (offline: a lock missing one fails here).
 
     Without a hash lock of its own (scripts/constraints-<device>.txt), a
     device gets the requirements resolved under the versions of the CPU lock,
     checked by version only (said in the output).
     """
-    py, lock = layout.python, layout.lock_for(device)
+    py, lock = py or layout.python, layout.lock_for(device)
     if lock.is_file():
         pip_install(
             py,

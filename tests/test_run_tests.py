@@ -258,12 +258,11 @@ def test_version_pins_every_artifact() -> None:
 
 
 def test_constraints_pin_what_the_issue_requires() -> None:
-    lines = (ROOT / "scripts" / "constraints.txt").read_text().splitlines()
-    pins = dict(
-        line.split("==", 1)
-        for line in lines
-        if "==" in line and not line.startswith("#")
-    )
+    import lockfile
+
+    locked = lockfile.parse(ROOT / "scripts" / "constraints.txt")
+    pins = dict(locked.keys())
+    assert all(len(hashes) >= 1 for hashes in locked.values())  # a hash lock
     assert pins["torch"] == "2.10.0"
     assert pins["torchvision"] == "0.25.0"
     major, minor = map(int, pins["transformers"].split(".")[:2])
