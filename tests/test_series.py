@@ -1012,7 +1012,11 @@ def test_main_dispatches_every_command(
     assert layout.lock_file.read_text().startswith(f"pid {os.getpid()}: series.py ")
     commit(layout.tree, "tests/test_new.py", "def test_x():\n    pass\n", "[T] New")
     assert out("export") == "patches/: 1 patch(es), 1 written, 0 removed\n"
-    assert out("ensure") == f"{layout.tree}: ready to build/test\n"
+    step = "build/vllm: the pristine tag + patches/ (make apply)"
+    lines = out("ensure").splitlines()  # the first step of `make build`, timed
+    assert lines[:2] == [f"==> {step}", f"{layout.tree}: ready to build/test"]
+    assert re.fullmatch(rf"    {re.escape(step)}: done in \d+\.\d s", lines[2])
+    assert len(lines) == 3
     assert out("status", "--require-clean") == f"{layout.tree}: {TAG} + 1/1 patch(es)\n"
     (layout.root / "tests").mkdir()
     layout.manifest.write_text("")
