@@ -272,3 +272,21 @@ def test_render_without_total_and_step_timing() -> None:
     with pytest.raises(SeriesError), progress.step("failing", stream=out):
         raise SeriesError("x")
     assert "failing: FAILED in" in out.getvalue()
+
+
+def test_a_listed_but_missing_file_is_one_line_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    root = current_root()
+    stored = put(tmp_path, SDIST, b"gone")
+    (f,) = index.find_files("vllm", "0.19.1")
+    stored.unlink()
+    with serve(root) as (url, _):
+        http = index.IndexFile(
+            f.filename, f.version, url.replace("/simple", f"/files/{SDIST}"), None
+        )
+        with pytest.raises(
+            SeriesError, match=f"cannot download {SDIST} from the package index: 404"
+        ):
+            index.download(http, tmp_path / "dl", sha(b"gone"), 4)
+    assert list((tmp_path / "dl").iterdir()) == []
