@@ -12,6 +12,11 @@ SERIES := $(PYTHON) scripts/series.py
 export PYTEST_ARGS ?=
 
 export OMP_NUM_THREADS ?= 2
+# INDEX_URL=...: the package index of every download (pip's --index-url); pip's
+# own configuration (pip.conf, PIP_*) applies otherwise. See scripts/index.py.
+ifneq ($(INDEX_URL),)
+export PIP_INDEX_URL := $(INDEX_URL)
+endif
 # Offline for every target but eval-gpu, which reads the model hub: it gets
 # the caller's own values back (see the eval-gpu target).
 CALLER_HF_HUB_OFFLINE := $(HF_HUB_OFFLINE)
@@ -33,10 +38,11 @@ help: ## this list (times: 2-core machine, cold pip cache)
 	@echo
 	@echo "Variables: FORCE=1 (apply: discard local work, kept under refs/backups/),"
 	@echo "  DEVICE=cpu|cuda (build), VLLM_GIT_URL=<git url> (fetch: clone the tag),"
+	@echo "  INDEX_URL=<package index> (fetch, build, lock; default: pip's configuration),"
 	@echo "  PYTEST_ARGS=... (test-tooling/-vllm/-e2e), MODEL=... (serve, demo, soak, eval, eval-gpu),"
 	@echo "  PYTHON=python3.x"
 
-fetch: ## download + verify the pinned sdist into build/ (~10 s; VLLM_GIT_URL clones)
+fetch: ## download (package index) + verify the pinned sdist into build/ (~10 s; VLLM_GIT_URL clones)
 	$(SERIES) fetch
 
 apply: ## build/vllm = pristine tag + patches/*.patch (~20 s first time, ~2 s after)
@@ -107,8 +113,8 @@ bench-glm: build ## GLM-4.6V/GLMGA video frame selection: v0.19.1 vs patched, on
 mutation: ## mutation score of the tooling tests (mutmut into build/mutvenv; ~1 h)
 	$(PYTHON) scripts/mutation.py
 
-lock: ## rewrite scripts/constraints.txt from build/venv (after changing requirements)
-	$(PYTHON) scripts/lock.py
+lock: ## rewrite the hash lock scripts/constraints.txt from build/venv (~1.5 min; DEVICE=cuda)
+	$(PYTHON) scripts/lock.py $(if $(DEVICE),--device $(DEVICE))
 
 clean: ## remove build/ except downloads (refuses if build/vllm has unexported work)
 	$(SERIES) clean

@@ -33,6 +33,8 @@ import subprocess  # noqa: E402
 import zipfile  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
+import lockfile  # noqa: E402
+import progress  # noqa: E402
 import runlock  # noqa: E402
 from errors import SeriesError, run_main  # noqa: E402
 from fetch import download  # noqa: E402
@@ -76,7 +78,9 @@ def sh(cmd: list[str], what: str, env: dict[str, str] | None = None) -> None:
 def pip_install(
     py: Path, args: list[str], what: str, env: dict[str, str] | None = None
 ) -> None:
-    sh([str(py), "-m", "pip", "install", "-q", *args], what, env=env)
+    """pip install; quiet unless on a terminal (where pip shows its bars)."""
+    quiet = [] if progress.interactive(sys.stdout) else ["-q"]
+    sh([str(py), "-m", "pip", "install", *quiet, *args], what, env=env)
 
 
 def requirement_name(req: str) -> str:
@@ -160,62 +164,106 @@ def check_probe(returncode: int, stdout: str, stderr: str, tree: Path) -> str:
     return line
 
 
+def install_dependencies(
+    layout: Layout, device: str, reqs: Path, py: Path | None = None
+) -> None:
+    """Install the locked dependencies into the venv of `py` (default
+    build/venv) in hash-checking mode, then check that they meet the
+    requirements `reqs` (offline: a lock missing one fails here).
+
+    Without a hash lock of its own (scripts/constraints-<device>.txt), a
+    device gets the requirements resolved under the versions of the CPU lock,
+    checked by version only (said in the output).
+    """
+    py, lock = py or layout.python, layout.lock_for(device)
+    if lock.is_file():
+        pip_install(
+            py,
+            ["--require-hashes", "--no-deps", "-r", str(lock)],
+            "installing the dependencies (hash-checked)",
+        )
+    else:
+        print(
+            f"note: no {lock.name}: the {device} dependencies are pinned by version only"
+        )
+        versions = layout.build / "constraints-versions.txt"
+        versions.write_text(lockfile.versions_only(lockfile.parse(layout.constraints)))
+        pip_install(
+            py, ["-c", str(versions), "-r", str(reqs)], "installing the dependencies"
+        )
+    # no source at all: anything not installed yet fails to resolve
+    offline = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    offline["PIP_CONFIG_FILE"] = os.devnull
+    pip_install(
+        py,
+        ["--dry-run", "--no-index", "-r", str(reqs)],
+        f"checking the requirements against {lock.name} (run `make lock`?)",
+        env=offline,
+    )
+
+
 def build(layout: Layout, pin: Pin, device: str) -> str:
     tree = layout.tree
     if not (tree / ".git").exists():
         raise SeriesError(f"{tree} does not exist: run `make apply` first")
     py, venv = layout.python, layout.venv
     if not py.exists():
-        sh([sys.executable, "-m", "venv", str(venv)], "creating build/venv")
+        with progress.step("create build/venv"):
+            sh([sys.executable, "-m", "venv", str(venv)], "creating build/venv")
 
-    # 1. Dependencies, pinned by scripts/constraints.txt.
+    # 1. Dependencies, locked by hash in scripts/constraints.txt.
     art: Artifact | None = pin.cpu_wheel if device == "cpu" else pin.cuda_wheel
     if art is None:
         raise SeriesError(f"VERSION pins no {device} wheel")
-    wheel = download(art, layout.downloads)
+    with progress.step(f"get {art.name} ({art.size / 1e6:.0f} MB, sha256-checked)"):
+        wheel = download(art, layout.downloads)
     reqs = layout.build / f"requirements-{device}.txt"
     reqs.write_text("\n".join(requirement_lines(device, layout, wheel)) + "\n")
+    lock = layout.lock_for(device)
     key = inputs_key(
         reqs.read_bytes(),
         layout.constraints.read_bytes(),
+        lock.read_bytes() if lock.is_file() else b"",
         layout.test_requirements.read_bytes(),
     )
-    stamped(
-        venv / ".deps-stamp",
-        key,
-        lambda: pip_install(
-            py,
-            ["-c", str(layout.constraints), "-r", str(reqs)],
-            "installing the dependencies",
-        ),
-    )
+    with progress.step(f"dependencies of {device} from {lock.name}"):
+        if not stamped(
+            venv / ".deps-stamp",
+            key,
+            lambda: install_dependencies(layout, device, reqs),
+        ):
+            print("    up to date")
 
     # 2. The patched tree itself, with the release's kernels.
     root_commit = git(tree, "rev-list", "--max-parents=0", "HEAD").strip()
     env = dict(os.environ)
     if device == "cpu":
-        copy_kernels(wheel, tree)
+        with progress.step("copy the release's CPU kernels into build/vllm"):
+            copy_kernels(wheel, tree)
         env.update(
             VLLM_TARGET_DEVICE="empty", VLLM_VERSION_OVERRIDE=f"{pin.version}+cpu"
         )
     else:
         env.update(VLLM_USE_PRECOMPILED="1", VLLM_PRECOMPILED_WHEEL_LOCATION=str(wheel))
-    stamped(
-        venv / ".vllm-stamp",
-        inputs_key(device, str(tree.resolve()), root_commit),
-        lambda: pip_install(
-            py,
-            ["-e", str(tree), "--no-deps", "--no-build-isolation"],
-            "installing build/vllm",
-            env=env,
-        ),
-    )
+    with progress.step("install build/vllm (editable, no compile)"):
+        if not stamped(
+            venv / ".vllm-stamp",
+            inputs_key(device, str(tree.resolve()), root_commit),
+            lambda: pip_install(
+                py,
+                ["-e", str(tree), "--no-deps", "--no-build-isolation"],
+                "installing build/vllm",
+                env=env,
+            ),
+        ):
+            print("    up to date")
 
     # 3. Prove it: the right tree, version, platform, and kernels.
-    proc = subprocess.run(
-        [str(py), "-c", PROBE], capture_output=True, text=True, cwd=layout.root
-    )
-    return check_probe(proc.returncode, proc.stdout, proc.stderr, tree)
+    with progress.step("probe: import vLLM and run a kernel"):
+        proc = subprocess.run(
+            [str(py), "-c", PROBE], capture_output=True, text=True, cwd=layout.root
+        )
+        return check_probe(proc.returncode, proc.stdout, proc.stderr, tree)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,18 +1,17 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Download, verify and unpack the pinned vLLM source (or clone the tag)."""
+"""Download (through the configured package index), verify and unpack the
+pinned vLLM source, or clone the tag."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 import shutil
 import tarfile
 import tempfile
-import urllib.error
-import urllib.request
 from pathlib import Path, PurePosixPath
 
+import index
 from errors import SeriesError
 from gitrun import git_run
 from pin import Artifact, Layout, Pin
@@ -21,65 +20,35 @@ from pin import Artifact, Layout, Pin
 SDIST_ONLY = ("PKG-INFO", "vllm.egg-info")
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def verify_file(path: Path, sha256: str, size: int | None) -> None:
-    """Raise SeriesError saying whether `path` is truncated or corrupt."""
-    actual_size = path.stat().st_size
-    if size is not None and actual_size < size:
-        raise SeriesError(
-            f"{path} is truncated ({actual_size} of {size} bytes); "
-            f"delete it and run `make fetch` again"
-        )
-    digest = sha256_of(path)
-    if digest != sha256:
-        raise SeriesError(
-            f"checksum mismatch for {path}: expected sha256 {sha256}, got "
-            f"{digest}; delete it and run `make fetch` again"
-        )
-
-
 def download(art: Artifact, dest_dir: Path) -> Path:
-    """Download `art` into `dest_dir` unless a verified copy is there.
+    """`art` in `dest_dir`, downloaded through the configured package index
+    unless a verified copy is there (a corrupt or truncated one is refused).
 
-    The file is written to a temporary name and only renamed into place once
-    its size and checksum are right, so a failed download leaves nothing.
+    Where the index lists the file more than once (index, extra index,
+    find-links), a copy whose advertised sha256 is the pinned one comes first,
+    and the next is tried when one is refused (the first refusal is raised).
     """
     dest = dest_dir / art.name
     if dest.exists():
-        verify_file(dest, art.sha256, art.size)
+        index.verify_file(dest, art.sha256, art.size)
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".part")
-    url = art.url
-    try:
-        if url.startswith("/") or url.startswith("file://"):
-            shutil.copyfile(url.removeprefix("file://"), tmp)
-        else:
-            with urllib.request.urlopen(url, timeout=60) as resp, tmp.open("wb") as f:
-                shutil.copyfileobj(resp, f, 1 << 20)
-        verify_file(tmp, art.sha256, art.size)
-    except (urllib.error.URLError, OSError, TimeoutError) as e:
-        tmp.unlink(missing_ok=True)
-        reason = getattr(e, "reason", e)
+    project, version = index.project_of(art.name), index.version_of(art.name)
+    files = [f for f in index.find_files(project, version) if f.filename == art.name]
+    if not files:
         raise SeriesError(
-            f"cannot download {url}: {reason} (no network, or the URL in VERSION "
-            f"is wrong)"
-        ) from None
-    except SeriesError as e:
-        tmp.unlink(missing_ok=True)
-        raise SeriesError(f"download of {url} is corrupt: {e}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    tmp.rename(dest)
-    return dest
+            f"cannot find {art.name} on the package index (project {project}): "
+            "is the index reachable? check PIP_INDEX_URL / pip.conf, or pass "
+            "make INDEX_URL=..."
+        )
+    # the pinned checksum first, then unknown ones, then other ones
+    files.sort(key=lambda f: (f.sha256 != art.sha256, f.sha256 is not None))
+    errors: list[SeriesError] = []
+    for f in files:
+        try:
+            return index.download(f, dest_dir, art.sha256, art.size)
+        except SeriesError as e:
+            errors.append(e)
+    raise errors[0]
 
 
 def escapes(path: str) -> bool:

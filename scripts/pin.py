@@ -35,10 +35,10 @@ def read_kv(path: Path) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Artifact:
-    """A file the tooling downloads, with what it must be."""
+    """A file the tooling downloads (through the configured package index),
+    with what it must be. No URL: where it lies is the index's business."""
 
     name: str
-    url: str
     sha256: str
     size: int
 
@@ -63,7 +63,6 @@ class Pin:
             try:
                 return Artifact(
                     name=values[f"{prefix}_NAME"],
-                    url=values[f"{prefix}_URL"],
                     sha256=values[f"{prefix}_SHA256"],
                     size=int(values[f"{prefix}_SIZE"]),
                 )
@@ -115,6 +114,12 @@ class Layout:
     @property
     def constraints(self) -> Path:
         return self.root / "scripts" / "constraints.txt"
+
+    def lock_for(self, device: str) -> Path:
+        """The hash lock of `device` (cpu: the constraints file itself)."""
+        if device == "cpu":
+            return self.constraints
+        return self.root / "scripts" / f"constraints-{device}.txt"
 
     @property
     def test_requirements(self) -> Path:

@@ -36,6 +36,7 @@ import time  # noqa: E402
 import fetch  # noqa: E402
 import lint  # noqa: E402
 import manifest  # noqa: E402
+import progress  # noqa: E402
 import runlock  # noqa: E402
 import sync  # noqa: E402
 import tree  # noqa: E402
@@ -135,8 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     elif args.cmd == "apply":
         print(apply(layout, pin, force=args.force))
-    elif args.cmd == "ensure":
-        print(ensure(layout, pin))
+    elif args.cmd == "ensure":  # the first step of `make build`: timed like its others
+        with progress.step("build/vllm: the pristine tag + patches/ (make apply)"):
+            print(ensure(layout, pin))
     elif args.cmd == "export":
         print(sync.export(require_tree(layout), pin.tag, layout.patches))
     elif args.cmd == "status":

@@ -165,12 +165,15 @@ def make_sdist(path: Path, files: dict[str, str], top: str = "pkg-0.0.1") -> byt
 
 
 def make_pin(sdist: Path, data: bytes) -> Pin:
+    """The pin of `sdist`, which is published on the test's package index."""
+    from _index import publish
+
+    publish(sdist, data=data)
     return Pin(
         tag=TAG,
         version="0.0.1",
         sdist=Artifact(
             name=sdist.name,
-            url=f"file://{sdist}",
             sha256=hashlib.sha256(data).hexdigest(),
             size=len(data),
         ),
@@ -181,7 +184,7 @@ def write_version_file(root: Path, pin: Pin) -> None:
     s = pin.sdist
     (root / "VERSION").write_text(
         f"VLLM_TAG={pin.tag}\nVLLM_VERSION={pin.version}\nSDIST_NAME={s.name}\n"
-        f"SDIST_URL={s.url}\nSDIST_SHA256={s.sha256}\nSDIST_SIZE={s.size}\n"
+        f"SDIST_SHA256={s.sha256}\nSDIST_SIZE={s.size}\n"
     )
 
 

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import os
+import re
 import zipfile
 from pathlib import Path
 
 import pytest
+from _index import publish
 from _tooling import ROOT
 
 import build
@@ -158,7 +161,7 @@ def test_lock_pinned() -> None:
     import lock
 
     out = "b==2\n-e git+x#egg=y\nvllm==0.19.1+cpu\nA==1\n\n"
-    assert lock.pinned(out) == ["A==1", "b==2"]
+    assert lock.pinned(out + "pip==23\n") == [("A", "1"), ("b", "2")]
     with pytest.raises(SeriesError, match=r"cannot be pinned: \['c @ file:///x'\]"):
         lock.pinned("a==1\nc @ file:///x\n")
 
@@ -191,7 +194,7 @@ def fake_build(tmp_path: Path, pip_rc: int = 0, probe_rc: int = 0):  # type: ign
     gitrun.git(layout.tree, "add", "f")
     gitrun.git(layout.tree, "commit", "-q", "-m", "root")
     (layout.root / "scripts").mkdir()
-    layout.constraints.write_text("numpy==1\n")
+    layout.constraints.write_text("numpy==1 \\\n    --hash=sha256:" + "0" * 64 + "\n")
     layout.test_requirements.write_text("pytest\n")
     log = tmp_path / "calls.log"
     layout.python.parent.mkdir(parents=True)
@@ -201,10 +204,9 @@ def fake_build(tmp_path: Path, pip_rc: int = 0, probe_rc: int = 0):  # type: ign
     layout.python.chmod(0o755)
     wheel = wheel_with(tmp_path, ["numpy", "torch==2.10.0"])
     data = wheel.read_bytes()
-    art = pin_module.Artifact(
-        wheel.name, f"file://{wheel}", hashlib.sha256(data).hexdigest(), len(data)
-    )
-    sdist = pin_module.Artifact("s.tar.gz", "file:///nowhere", "0" * 64, 1)
+    publish(wheel)
+    art = pin_module.Artifact(wheel.name, hashlib.sha256(data).hexdigest(), len(data))
+    sdist = pin_module.Artifact("s-0.0.1.tar.gz", "0" * 64, 1)
     p = pin_module.Pin("v0.0.1", "0.0.1", sdist, cpu_wheel=art, cuda_wheel=art)
     return layout, p, log
 
@@ -217,43 +219,90 @@ def test_build_cpu_installs_once_with_the_kernels(tmp_path: Path) -> None:
         == f"vllm 0.0.1+cpu from {layout.tree}/vllm/__init__.py, CpuPlatform, kernels OK"
     )
     calls = log.read_text().splitlines()
-    assert len(calls) == 3, calls
+    assert len(calls) == 4, calls
     reqs = layout.build / "requirements-cpu.txt"
+    # the lock itself, in hash-checking mode
     assert calls[0].startswith(
-        f"-m pip install -q -c {layout.constraints} -r {reqs} | VLLM_TARGET_DEVICE= "
+        f"-m pip install -q --require-hashes --no-deps -r {layout.constraints} | "
+        "VLLM_TARGET_DEVICE= "
     )
+    # then the requirements must be met with no package source at all
+    assert calls[1].startswith(f"-m pip install -q --dry-run --no-index -r {reqs} |")
     assert reqs.read_text().splitlines()[-1] == "numpy"
-    assert calls[1].startswith(
+    assert calls[2].startswith(
         f"-m pip install -q -e {layout.tree} --no-deps --no-build-isolation"
     )
     assert (
         "VLLM_TARGET_DEVICE=empty VLLM_VERSION_OVERRIDE=0.0.1+cpu VLLM_USE_PRECOMPILED= "
-        in calls[1]
+        in calls[2]
     )
-    assert calls[2].startswith("-c import torch, vllm")
+    assert calls[3].startswith("-c import torch, vllm")
     for name in build.KERNELS:
         assert (layout.tree / name).read_text() == name * 3
     assert (layout.downloads / p.cpu_wheel.name).is_file()  # type: ignore[union-attr]
     # Second build: nothing to install, only the probe.
     build.build(layout, p, "cpu")
-    calls2 = log.read_text().splitlines()[3:]
+    calls2 = log.read_text().splitlines()[4:]
     assert len(calls2) == 1 and calls2[0].startswith("-c import torch")
-    # A changed constraint re-installs the dependencies only.
-    layout.constraints.write_text("numpy==2\n")
+    # A changed lock re-installs the dependencies only.
+    layout.constraints.write_text("numpy==2 --hash=sha256:" + "a" * 64 + "\n")
     build.build(layout, p, "cpu")
-    calls3 = log.read_text().splitlines()[4:]
-    assert len(calls3) == 2
-    assert calls3[0].startswith(f"-m pip install -q -c {layout.constraints} -r {reqs}")
-    assert calls3[1].startswith("-c import torch, vllm")
+    calls3 = log.read_text().splitlines()[5:]
+    assert len(calls3) == 3
+    assert calls3[0].startswith(
+        f"-m pip install -q --require-hashes --no-deps -r {layout.constraints}"
+    )
+    assert calls3[2].startswith("-c import torch, vllm")
 
 
-def test_build_cuda_uses_the_precompiled_wheel(tmp_path: Path) -> None:
+def test_the_requirement_check_sees_no_package_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout, p, log = fake_build(tmp_path)
+    monkeypatch.setenv("PIP_FIND_LINKS", "/somewhere")
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "file:///x")
+    seen: list[dict[str, str]] = []
+    real_sh = build.sh
+
+    def sh(cmd: list[str], what: str, env: dict[str, str] | None = None) -> None:
+        if "--dry-run" in cmd:
+            assert env is not None
+            seen.append(env)
+            assert "run `make lock`" in what
+        real_sh(cmd, what, env)
+
+    monkeypatch.setattr(build, "sh", sh)
+    build.build(layout, p, "cpu")
+    (env,) = seen
+    assert env["PIP_CONFIG_FILE"] == os.devnull
+    assert [k for k in env if k.startswith("PIP_")] == ["PIP_CONFIG_FILE"]
+
+
+def test_build_cuda_uses_the_precompiled_wheel(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     layout, p, log = fake_build(tmp_path)
     build.build(layout, p, "cuda")
     calls = log.read_text().splitlines()
+    # no cuda hash lock: the cpu lock's versions as plain constraints, said so
+    versions = layout.build / "constraints-versions.txt"
+    reqs_file = layout.build / "requirements-cuda.txt"
+    assert calls[0].startswith(f"-m pip install -q -c {versions} -r {reqs_file} |")
+    assert versions.read_text() == "numpy==1\n"
+    assert (
+        "no constraints-cuda.txt: the cuda dependencies are pinned by version only"
+        in (capsys.readouterr().out)
+    )
     wheel = layout.downloads / p.cuda_wheel.name  # type: ignore[union-attr]
-    assert f"VLLM_USE_PRECOMPILED=1 VLLM_PRECOMPILED_WHEEL_LOCATION={wheel}" in calls[1]
-    assert "VLLM_TARGET_DEVICE= " in calls[1]
+    assert f"VLLM_USE_PRECOMPILED=1 VLLM_PRECOMPILED_WHEEL_LOCATION={wheel}" in calls[2]
+    assert "VLLM_TARGET_DEVICE= " in calls[2]
+    # with a cuda lock: hash-checked from it
+    layout.lock_for("cuda").write_text("x==1 --hash=sha256:" + "b" * 64 + "\n")
+    build.build(layout, p, "cuda")
+    calls = log.read_text().splitlines()[len(calls) :]
+    assert calls[0].startswith(
+        f"-m pip install -q --require-hashes --no-deps -r {layout.lock_for('cuda')} |"
+    )
     reqs = (layout.build / "requirements-cuda.txt").read_text().splitlines()
     assert reqs[-1] == f"-r {layout.tree / 'requirements' / 'cuda.txt'}"
     assert not (layout.tree / build.KERNELS[0]).exists()
@@ -261,7 +310,9 @@ def test_build_cuda_uses_the_precompiled_wheel(tmp_path: Path) -> None:
 
 def test_build_failures(tmp_path: Path) -> None:
     layout, p, log = fake_build(tmp_path, pip_rc=1)
-    with pytest.raises(SeriesError, match="installing the dependencies failed"):
+    with pytest.raises(
+        SeriesError, match=r"installing the dependencies \(hash-checked\) failed"
+    ):
         build.build(layout, p, "cpu")
     assert not (layout.venv / ".deps-stamp").exists()
     layout, p, log = fake_build(tmp_path / "2", probe_rc=1)
@@ -316,7 +367,11 @@ def test_build_reinstalls_the_tree_when_it_changes(tmp_path: Path) -> None:
     n = len(log.read_text().splitlines())
     build.build(layout, p, "cuda")
     calls = log.read_text().splitlines()[n:]
-    assert [c.split(" ")[4] for c in calls if c.startswith("-m pip")] == ["-c", "-e"]
+    assert [c.split(" ")[4] for c in calls if c.startswith("-m pip")] == [
+        "-c",
+        "--dry-run",
+        "-e",
+    ]
 
 
 def test_build_creates_the_venv_and_prints_its_steps(
@@ -345,7 +400,22 @@ def test_build_creates_the_venv_and_prints_its_steps(
     build.build(layout, p, "cpu")
     assert made == [[sys.executable, "-m", "venv", str(layout.venv)]]
     out = capsys.readouterr().out
-    assert f"+ {layout.python} -m pip install -q -c {layout.constraints}" in out
+    assert (
+        f"+ {layout.python} -m pip install -q --require-hashes --no-deps -r {layout.constraints}"
+        in out
+    )
+    # every step says what it does, then how long it took
+    steps = [line for line in out.splitlines() if line.startswith("==> ")]
+    assert steps == [
+        "==> create build/venv",
+        f"==> get {p.cpu_wheel.name} (0 MB, sha256-checked)",  # type: ignore[union-attr]
+        "==> dependencies of cpu from constraints.txt",
+        "==> copy the release's CPU kernels into build/vllm",
+        "==> install build/vllm (editable, no compile)",
+        "==> probe: import vLLM and run a kernel",
+    ]
+    for step in steps:
+        assert re.search(rf"^    {re.escape(step[4:])}: done in \d+\.\d s$", out, re.M)
 
 
 def test_main_builds_with_the_pin_of_the_checkout(
@@ -357,8 +427,8 @@ def test_main_builds_with_the_pin_of_the_checkout(
     w = p.cpu_wheel
     assert w is not None
     (layout.root / "VERSION").write_text(
-        f"VLLM_TAG=v0.0.1\nVLLM_VERSION=0.0.2\nSDIST_NAME=s\nSDIST_URL=u\n"
-        f"SDIST_SHA256=0\nSDIST_SIZE=1\nCPU_WHEEL_NAME={w.name}\nCPU_WHEEL_URL={w.url}\n"
+        f"VLLM_TAG=v0.0.1\nVLLM_VERSION=0.0.2\nSDIST_NAME=s\n"
+        f"SDIST_SHA256=0\nSDIST_SIZE=1\nCPU_WHEEL_NAME={w.name}\n"
         f"CPU_WHEEL_SHA256={w.sha256}\nCPU_WHEEL_SIZE={w.size}\n"
     )
     monkeypatch.setenv("SERIES_ROOT", str(layout.root))

@@ -258,12 +258,11 @@ def test_version_pins_every_artifact() -> None:
 
 
 def test_constraints_pin_what_the_issue_requires() -> None:
-    lines = (ROOT / "scripts" / "constraints.txt").read_text().splitlines()
-    pins = dict(
-        line.split("==", 1)
-        for line in lines
-        if "==" in line and not line.startswith("#")
-    )
+    import lockfile
+
+    locked = lockfile.parse(ROOT / "scripts" / "constraints.txt")
+    pins = dict(locked.keys())
+    assert all(len(hashes) >= 1 for hashes in locked.values())  # a hash lock
     assert pins["torch"] == "2.10.0"
     assert pins["torchvision"] == "0.25.0"
     major, minor = map(int, pins["transformers"].split(".")[:2])
@@ -360,8 +359,8 @@ def test_pin_load_reads_every_field(tmp_path: Path) -> None:
         (p.cuda_wheel, "CUDA_WHEEL"),
     ):
         assert art is not None
-        assert (art.name, art.url, art.sha256, str(art.size)) == tuple(
-            kv[f"{prefix}_{k}"] for k in ("NAME", "URL", "SHA256", "SIZE")
+        assert (art.name, art.sha256, str(art.size)) == tuple(
+            kv[f"{prefix}_{k}"] for k in ("NAME", "SHA256", "SIZE")
         )
     f = tmp_path / "VERSION"
     f.write_text("VLLM_TAG=v1\nVLLM_VERSION=1\nCPU_WHEEL_NAME=w\n")
@@ -370,7 +369,7 @@ def test_pin_load_reads_every_field(tmp_path: Path) -> None:
     f.write_text("VLLM_VERSION=1\n")
     with pytest.raises(SeriesError, match="missing key VLLM_TAG"):
         pin.Pin.load(f)
-    good = "SDIST_NAME=a\nSDIST_URL=u\nSDIST_SHA256=h\nSDIST_SIZE=3\n"
+    good = "SDIST_NAME=a\nSDIST_SHA256=h\nSDIST_SIZE=3\n"
     f.write_text(f"VLLM_TAG=v1\nVLLM_VERSION=1\n{good}CPU_WHEEL_NAME=w\n")
-    with pytest.raises(SeriesError, match="missing key CPU_WHEEL_URL"):
+    with pytest.raises(SeriesError, match="missing key CPU_WHEEL_SHA256"):
         pin.Pin.load(f)

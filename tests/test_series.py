@@ -12,9 +12,11 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from _index import publish
 from _tooling import (
     GOOD_TRAILERS,
     ROOT,
@@ -109,11 +111,7 @@ def test_fetch_verifies_and_unpacks(env: Env) -> None:
 
 def test_fetch_checksum_mismatch(env: Env) -> None:
     layout, pin = env
-    bad = Pin(
-        pin.tag,
-        pin.version,
-        pin.sdist.__class__(**{**pin.sdist.__dict__, "sha256": "0" * 64}),
-    )
+    bad = Pin(pin.tag, pin.version, replace(pin.sdist, sha256="0" * 64))
     with pytest.raises(SeriesError, match="checksum mismatch"):
         fetch.fetch(layout, bad)
     assert not list(layout.downloads.glob("*"))
@@ -128,7 +126,7 @@ def test_cached_sdist_corrupted_is_reported(env: Env) -> None:
     data[100] ^= 0xFF
     cached.write_bytes(bytes(data))
     shutil.rmtree(layout.src)
-    with pytest.raises(SeriesError, match="checksum mismatch.*make fetch"):
+    with pytest.raises(SeriesError, match="checksum mismatch.*delete it and run"):
         fetch.fetch(layout, pin)
 
 
@@ -141,24 +139,25 @@ def test_cached_sdist_truncated_is_reported(env: Env) -> None:
         fetch.fetch(layout, pin)
 
 
-def test_no_network_is_one_clear_error(env: Env) -> None:
+def test_unreachable_index_is_one_clear_error(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
     layout, pin = env
-    art = pin.sdist.__class__(
-        **{**pin.sdist.__dict__, "url": "http://127.0.0.1:9/x.tgz"}
-    )
-    with pytest.raises(SeriesError, match="cannot download .*no network"):
-        fetch.fetch(layout, Pin(pin.tag, pin.version, art))
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    monkeypatch.setenv("PIP_TIMEOUT", "5")
+    with pytest.raises(
+        SeriesError,
+        match="cannot find pkg-0.0.1.tar.gz on the package index .*reachable",
+    ):
+        fetch.fetch(layout, pin)
     assert not list(layout.downloads.glob("*"))
 
 
 def corrupt_pin(pin: Pin, path: Path) -> Pin:
     data = path.read_bytes()
-    art = pin.sdist.__class__(
-        name=pin.sdist.name,
-        url=f"file://{path}",
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-    )
+    publish(path.with_name(pin.sdist.name), data=data)
+    art = replace(pin.sdist, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
     return Pin(pin.tag, pin.version, art)
 
 
@@ -921,7 +920,7 @@ def test_read_kv_rejects_garbage(tmp_path: Path) -> None:
 def test_pin_load(tmp_path: Path) -> None:
     f = tmp_path / "VERSION"
     f.write_text(
-        "VLLM_TAG=v1\nVLLM_VERSION=1\nSDIST_NAME=a\nSDIST_URL=u\nSDIST_SHA256=h\nSDIST_SIZE=3\n"
+        "VLLM_TAG=v1\nVLLM_VERSION=1\nSDIST_NAME=a\nSDIST_SHA256=h\nSDIST_SIZE=3\n"
     )
     p = Pin.load(f)
     assert (p.tag, p.version, p.sdist.size, p.cpu_wheel) == ("v1", "1", 3, None)
@@ -1013,7 +1012,11 @@ def test_main_dispatches_every_command(
     assert layout.lock_file.read_text().startswith(f"pid {os.getpid()}: series.py ")
     commit(layout.tree, "tests/test_new.py", "def test_x():\n    pass\n", "[T] New")
     assert out("export") == "patches/: 1 patch(es), 1 written, 0 removed\n"
-    assert out("ensure") == f"{layout.tree}: ready to build/test\n"
+    step = "build/vllm: the pristine tag + patches/ (make apply)"
+    lines = out("ensure").splitlines()  # the first step of `make build`, timed
+    assert lines[:2] == [f"==> {step}", f"{layout.tree}: ready to build/test"]
+    assert re.fullmatch(rf"    {re.escape(step)}: done in \d+\.\d s", lines[2])
+    assert len(lines) == 3
     assert out("status", "--require-clean") == f"{layout.tree}: {TAG} + 1/1 patch(es)\n"
     (layout.root / "tests").mkdir()
     layout.manifest.write_text("")
