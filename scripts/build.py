@@ -79,6 +79,15 @@ def pip_install(
     sh([str(py), "-m", "pip", "install", "-q", *args], what, env=env)
 
 
+def install_locked(py: Path, layout: Layout, args: list[str], what: str) -> None:
+    """pip install `args` into `py`'s venv, every version as the lock says.
+
+    The one way the tooling installs dependencies (build/venv here, a fresh
+    venv for the series wheel in tests/test_wheel_install.py).
+    """
+    pip_install(py, ["-c", str(layout.constraints), *args], what)
+
+
 def requirement_name(req: str) -> str:
     name = req.split(";")[0].split("[")[0]
     for op in "<>=!~ (":
@@ -183,10 +192,8 @@ def build(layout: Layout, pin: Pin, device: str) -> str:
     stamped(
         venv / ".deps-stamp",
         key,
-        lambda: pip_install(
-            py,
-            ["-c", str(layout.constraints), "-r", str(reqs)],
-            "installing the dependencies",
+        lambda: install_locked(
+            py, layout, ["-r", str(reqs)], "installing the dependencies"
         ),
     )
 

