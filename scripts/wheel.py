@@ -50,6 +50,7 @@ from gitrun import git, git_cmd, hermetic_env  # noqa: E402
 from patchfile import patch_files  # noqa: E402
 from pin import Artifact, Layout, Pin  # noqa: E402
 from tree import check_tree, tree_state  # noqa: E402
+from wheelzip import RawZipWriter  # noqa: E402
 
 DIST_NAME = "vllm"
 SERIES_LABEL = "mm"  # the local version: <release>+mm<number of patches>.<device>
@@ -187,10 +188,35 @@ def dist_info_member(name: str) -> bool:
     return name.split("/", 1)[0].endswith(".dist-info")
 
 
+def check_changes(
+    src: zipfile.ZipFile, ours: dict[str, bytes], pristine: dict[str, bytes]
+) -> None:
+    """Refuse a release wheel the series cannot be applied to."""
+    names = set(src.namelist())
+    for path, before in pristine.items():
+        if path not in ours:
+            continue
+        if path not in names:
+            raise SeriesError(
+                f"the release wheel lacks {path}, which the series modifies"
+            )
+        if src.read(path) != before:
+            raise SeriesError(
+                f"the release wheel's {path} differs from the tag's, so the "
+                "series cannot be applied to it"
+            )
+    for path in ours:
+        if path not in names and not path.endswith(".py"):
+            raise SeriesError(f"the series adds {path}; only .py files can be added")
+
+
 def assemble(
     release: Path, out_dir: Path, version: str, changes: Changes, packages: set[str]
 ) -> Path:
-    """Write the series wheel made from `release` into `out_dir`."""
+    """Write the series wheel made from `release` into `out_dir`.
+
+    Members the series does not touch are copied compressed as they are.
+    """
     tag = wheel_tag(release.name)
     out = out_dir / f"{DIST_NAME}-{version}-{tag}.whl"
     dist_info = f"{DIST_NAME}-{version}.dist-info"
@@ -198,62 +224,43 @@ def assemble(
     gone = {p for p in changes.deleted if p.split("/")[0] in packages}
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
-    files: list[tuple[str, str, int]] = []
+    rows: list[tuple[str, str, int]] = []
     try:
         with (
             zipfile.ZipFile(release) as src,
-            zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst,
+            release.open("rb") as raw,
+            RawZipWriter(tmp) as dst,
         ):
-            names = set(src.namelist())
             old_info = next(
-                (n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA")),
+                (
+                    n.split("/")[0]
+                    for n in src.namelist()
+                    if n.endswith(".dist-info/METADATA")
+                ),
                 None,
             )
             if old_info is None:
                 raise SeriesError(f"{release.name}: no .dist-info/METADATA")
-            for path, before in changes.pristine.items():
-                if path in ours and path not in names:
-                    raise SeriesError(
-                        f"{release.name} lacks {path}, which the series modifies"
-                    )
-                if path in ours and src.read(path) != before:
-                    raise SeriesError(
-                        f"{release.name}: {path} differs from the tag's, so the "
-                        "series cannot be applied to this wheel"
-                    )
-            for path in ours:
-                if path not in names and not path.endswith(".py"):
-                    raise SeriesError(
-                        f"the series adds {path}; only .py files can be added"
-                    )
-
-            def entry(info: zipfile.ZipInfo, name: str) -> zipfile.ZipInfo:
-                new = zipfile.ZipInfo(name, date_time=info.date_time)
-                new.external_attr = info.external_attr
-                new.compress_type = zipfile.ZIP_DEFLATED
-                return new
+            check_changes(src, ours, changes.pristine)
 
             def put(info: zipfile.ZipInfo, name: str, data: bytes) -> None:
-                dst.writestr(entry(info, name), data)
-                files.append((name, record_hash(data), len(data)))
+                new = zipfile.ZipInfo(name, date_time=info.date_time)
+                new.external_attr = info.external_attr
+                dst.add(new, data)
+                rows.append((name, record_hash(data), len(data)))
 
             def copy(info: zipfile.ZipInfo) -> None:
                 h = hashlib.sha256()
-                with (
-                    src.open(info) as fin,
-                    dst.open(entry(info, info.filename), "w") as fout,
-                ):
-                    for chunk in iter(lambda: fin.read(1 << 20), b""):
+                with src.open(info) as member:  # (checks the CRC too)
+                    for chunk in iter(lambda: member.read(1 << 20), b""):
                         h.update(chunk)
-                        fout.write(chunk)
-                files.append((info.filename, record_digest(h.digest()), info.file_size))
+                dst.copy(raw, info)
+                rows.append((info.filename, record_digest(h.digest()), info.file_size))
 
             template: zipfile.ZipInfo | None = None
             for info in src.infolist():
                 name = info.filename
-                if name.endswith("/") or name in gone:
-                    continue
-                if dist_info_member(name):
+                if name.endswith("/") or name in gone or dist_info_member(name):
                     continue
                 template = template or info
                 if name == VERSION_FILE:
@@ -263,12 +270,13 @@ def assemble(
                     put(info, name, ours[name])
                 else:
                     copy(info)
-            assert template is not None
-            for path in sorted(set(ours) - names):
+            if template is None:
+                raise SeriesError(f"{release.name} holds no package files")
+            for path in sorted(set(ours) - set(src.namelist())):
                 put(template, path, ours[path])
             for info in src.infolist():
                 head, _, rest = info.filename.partition("/")
-                if head != old_info or rest == "RECORD" or not rest:
+                if head != old_info or rest in ("RECORD", ""):
                     continue
                 data = src.read(info)
                 if rest == "METADATA":
@@ -277,7 +285,8 @@ def assemble(
                     data = rewrite_wheel_file(data.decode(), tag).encode()
                 put(info, f"{dist_info}/{rest}", data)
             record = f"{dist_info}/RECORD"
-            put(template, record, record_text(files, record).encode())
+            put(template, record, record_text(rows, record).encode())
+            dst.close()
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import wheel
+from wheelzip import RawZipWriter
 from errors import SeriesError
 from packaging.specifiers import SpecifierSet
 
@@ -232,3 +233,42 @@ def test_assemble_refuses_what_it_cannot_place(tmp_path: Path) -> None:
             series_changes(),
             {"vllm"},
         )
+
+
+def test_raw_zip_writer_copies_members_as_they_are(tmp_path: Path) -> None:
+    src_path = tmp_path / "src.zip"
+    members = {
+        "a/deflated.bin": (KERNEL, zipfile.ZIP_DEFLATED),
+        "a/stored.txt": (b"stored\n", zipfile.ZIP_STORED),
+        "a/ünïcode.py": (b"x = 1\n", zipfile.ZIP_DEFLATED),
+        "a/empty": (b"", zipfile.ZIP_DEFLATED),
+    }
+    with zipfile.ZipFile(src_path, "w") as zf:
+        for name, (data, method) in members.items():
+            info = zipfile.ZipInfo(name, date_time=(2026, 4, 18, 8, 55, 30))
+            info.external_attr = 0o100755 << 16
+            info.compress_type = method
+            zf.writestr(info, data)
+    out = tmp_path / "out.zip"
+    with (
+        zipfile.ZipFile(src_path) as src,
+        src_path.open("rb") as raw,
+        RawZipWriter(out) as dst,
+    ):
+        for info in src.infolist():
+            dst.copy(raw, info)
+        dst.add(zipfile.ZipInfo("new.txt", date_time=(2001, 2, 3, 4, 5, 6)), b"n" * 999)
+        dst.close()
+    with zipfile.ZipFile(out) as zf, zipfile.ZipFile(src_path) as src:
+        assert zf.testzip() is None  # every CRC right
+        assert zf.namelist() == [*members, "new.txt"]
+        for name, (data, method) in members.items():
+            info, orig = zf.getinfo(name), src.getinfo(name)
+            assert zf.read(name) == data
+            assert info.compress_type == method
+            assert info.compress_size == orig.compress_size
+            assert info.external_attr >> 16 == 0o100755
+            assert info.date_time == (2026, 4, 18, 8, 55, 30)
+        new = zf.getinfo("new.txt")
+        assert zf.read(new) == b"n" * 999 and new.compress_size < 100
+        assert new.date_time == (2001, 2, 3, 4, 5, 6)
