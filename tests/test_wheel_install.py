@@ -6,7 +6,8 @@
   is there unchanged, the version names the series;
 - CPU: installed into a fresh virtual environment with the locked
   dependencies (nothing of build/vllm on the path), it runs the smoke
-  generation of `make smoke`.
+  generation of `make smoke` (marker fresh_venv: ~10 min, mostly pip
+  installing torch; `make test-wheel` runs it, `make test` does not).
 
 A missing wheel fails (run `make wheel`), it never skips.
 """
@@ -25,7 +26,6 @@ import pytest
 from _tooling import ROOT
 
 import build
-import tiny_models
 from patchfile import patch_files, touched_files
 from pin import Layout, Pin
 
@@ -97,8 +97,11 @@ def test_wheel_contents(device: str) -> None:
         assert names >= set(build.KERNELS)
 
 
+@pytest.mark.fresh_venv
 def test_cpu_wheel_in_a_fresh_venv(tmp_path: Path) -> None:
     """pip install of the CPU wheel (locked deps), then `make smoke` with it."""
+    import tiny_models  # (torch, transformers: not at collection)
+
     wheel = series_wheel("cpu")
     version = wheel.name.split("-")[1]
     model = tiny_models.make_model(
