@@ -66,7 +66,7 @@ test-vllm: build ## only the vLLM tests the series adds/changes + tests/vllm-tes
 test-e2e: build ## only the end-to-end tests (tiny models through the engine, ~5 min)
 	$(PYTHON) scripts/run_tests.py e2e
 
-test-wheel: build wheel ## the wheels' tests: contents, CPU wheel in a fresh venv + smoke (~12 min)
+test-wheel: build wheel ## the wheels' tests: contents, CPU wheel in a fresh venv + smoke (~16 min)
 	$(PYTHON) scripts/run_tests.py wheel
 
 check: build ## lint the series (messages, clean apply, tag's ruff) and the tooling (~20 s)
