@@ -293,6 +293,20 @@ def assemble(
     return out
 
 
+def remove_stale(out: Path) -> list[str]:
+    """Remove the other series wheels for the same release and kernels as
+    `out` (an older series, a killed run's .part); returns their names."""
+    name, version, tag = out.name.removesuffix(".whl").split("-", 2)
+    release, _, local = version.partition("+")
+    device_tag = local.rpartition(".")[2]
+    stale = []
+    for old in out.parent.glob(f"{name}-{release}+{SERIES_LABEL}*.{device_tag}-*.whl*"):
+        if old != out:
+            old.unlink()
+            stale.append(old.name)
+    return sorted(stale)
+
+
 # ------------------------------------------------------------ the real tree
 
 
@@ -367,7 +381,10 @@ def build_wheel(layout: Layout, pin: Pin, device: str, n_patches: int) -> Path:
         device_tag = cuda_tag(release_version(release), envs_py)
     version = series_version(pin.version, n_patches, device_tag)
     changes = series_changes(layout.tree, pin.tag)
-    return assemble(release, layout.dist, version, changes, top_level(release))
+    out = assemble(release, layout.dist, version, changes, top_level(release))
+    for name in remove_stale(out):
+        print(f"removed {layout.dist / name}")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

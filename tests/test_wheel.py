@@ -304,3 +304,19 @@ def test_which_part_runs_the_wheel_tests(part: str, expected: set[str]) -> None:
     assert proc.returncode in (0, 5), proc.stdout + proc.stderr
     got = {line.split("::", 1)[1] for line in proc.stdout.splitlines() if "::" in line}
     assert got == expected
+
+
+def test_remove_stale(tmp_path: Path) -> None:
+    names = [
+        f"vllm-0.19.1+mm27.cpu-{TAG}.whl",  # the new one
+        f"vllm-0.19.1+mm26.cpu-{TAG}.whl",  # an older series
+        f"vllm-0.19.1+mm27.cpu-{TAG}.whl.part",  # a killed run
+        f"vllm-0.19.1+mm26.cu129-{TAG}.whl",  # other kernels: kept
+        f"vllm-0.20.0+mm3.cpu-{TAG}.whl",  # other release: kept
+        "other-0.19.1+mm1.cpu-py3-none-any.whl",  # not ours: kept
+    ]
+    for n in names:
+        (tmp_path / n).write_bytes(b"")
+    removed = wheel.remove_stale(tmp_path / names[0])
+    assert removed == sorted(names[1:3])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([names[0], *names[3:]])
