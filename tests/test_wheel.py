@@ -320,3 +320,10 @@ def test_remove_stale(tmp_path: Path) -> None:
     removed = wheel.remove_stale(tmp_path / names[0])
     assert removed == sorted(names[1:3])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([names[0], *names[3:]])
+
+
+def test_assemble_is_reproducible(tmp_path: Path) -> None:
+    release = make_release(tmp_path)
+    a = wheel.assemble(release, tmp_path / "a", "1+mm2.cpu", series_changes(), {"vllm"})
+    b = wheel.assemble(release, tmp_path / "b", "1+mm2.cpu", series_changes(), {"vllm"})
+    assert a.read_bytes() == b.read_bytes()
