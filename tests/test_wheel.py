@@ -16,7 +16,9 @@ import pytest
 import wheel
 import wheelmeta
 from wheelzip import RawZipWriter
-from _tooling import ROOT
+import series
+from _tooling import ROOT, SOURCE, commit, git, make_layout, make_pin, make_sdist
+from _tooling import write_version_file
 from errors import SeriesError
 from packaging.specifiers import SpecifierSet
 from run_tests import PARTS
@@ -331,3 +333,29 @@ def test_assemble_is_reproducible(tmp_path: Path) -> None:
     a = wheel.assemble(release, tmp_path / "a", "1+mm2.cpu", series_changes(), {"vllm"})
     b = wheel.assemble(release, tmp_path / "b", "1+mm2.cpu", series_changes(), {"vllm"})
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_series_changes_of_an_exported_tree(tmp_path: Path) -> None:
+    sdist = tmp_path / "up" / "pkg-0.0.1.tar.gz"
+    p = make_pin(sdist, make_sdist(sdist, SOURCE))
+    layout = make_layout(tmp_path)
+    write_version_file(tmp_path, p)
+    series.apply(layout, p)
+    commit(layout.tree, "pkg/mod.py", "changed\n", "[M] Mod")
+    commit(layout.tree, "pkg/new.py", "new = 1\n", "[M] New")
+    git(layout.tree, "rm", "-q", "pkg/other.py")
+    git(layout.tree, "commit", "-q", "-m", "[M] Gone")
+    series.sync.export(layout.tree, p.tag, layout.patches)
+    assert wheel.require_series(layout, p.tag) == 3
+    changes = wheel.series_changes(layout.tree, p.tag)
+    assert changes.files == {"pkg/mod.py": b"changed\n", "pkg/new.py": b"new = 1\n"}
+    assert changes.deleted == {"pkg/other.py"}
+    assert changes.pristine == {"pkg/mod.py": SOURCE["pkg/mod.py"].encode()}
+    # the wheel's version names patches/: a tree that is not exactly it is refused
+    (layout.tree / "pkg" / "new.py").write_text("edited\n")
+    with pytest.raises(SeriesError, match="not exactly patches/"):
+        wheel.require_series(layout, p.tag)
+    git(layout.tree, "checkout", "--", "pkg/new.py")
+    commit(layout.tree, "pkg/later.py", "x = 3\n", "[M] Not exported")
+    with pytest.raises(SeriesError, match=r"4 commit\(s\) after v0.0.1, 3 patch"):
+        wheel.require_series(layout, p.tag)
