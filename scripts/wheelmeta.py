@@ -14,20 +14,27 @@ import re
 from errors import SeriesError
 
 DIST_NAME = "vllm"
-SERIES_LABEL = "mm"  # the local version: <release>+mm<number of patches>.<device>
+SERIES_LABEL = "mm"
+LOCAL_WORK = "local"  # build/vllm differs from patches/  # the local version: <release>+mm<number of patches>.<device>
 VERSION_FILE = "vllm/_version.py"  # setuptools-scm's, holds vllm.__version__
 MAIN_CUDA = re.compile(r'^\s*VLLM_MAIN_CUDA_VERSION:\s*str\s*=\s*"([0-9.]+)"', re.M)
 
 
-def series_version(release: str, n_patches: int, device_tag: str) -> str:
-    """e.g. ("0.19.1", 27, "cpu") -> "0.19.1+mm27.cpu"."""
+def series_version(
+    release: str, n_patches: int, device_tag: str, exact: bool = True
+) -> str:
+    """e.g. ("0.19.1", 27, "cpu") -> "0.19.1+mm27.cpu".
+
+    Not `exact` (build/vllm has work that patches/ lacks): "0.19.1+mm27.local.cpu".
+    """
     if "+" in release:
         raise SeriesError(f"release version {release} already has a local part")
     if n_patches < 1:
         raise SeriesError("patches/ holds no patch: nothing to ship")
     if not re.fullmatch(r"[a-z0-9]+", device_tag):
         raise SeriesError(f"bad device tag {device_tag!r}")
-    return f"{release}+{SERIES_LABEL}{n_patches}.{device_tag}"
+    local = "" if exact else f".{LOCAL_WORK}"
+    return f"{release}+{SERIES_LABEL}{n_patches}{local}.{device_tag}"
 
 
 def cuda_tag(release_version: str, envs_py: str) -> str:

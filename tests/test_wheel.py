@@ -89,6 +89,9 @@ def sha256_b64(data: bytes) -> str:
 def test_series_version() -> None:
     assert wheelmeta.series_version("0.19.1", 27, "cpu") == "0.19.1+mm27.cpu"
     assert wheelmeta.series_version("0.19.1", 3, "cu129") == "0.19.1+mm3.cu129"
+    local = wheelmeta.series_version("0.19.1", 27, "cpu", exact=False)
+    assert local == "0.19.1+mm27.local.cpu"
+    assert "cpu" in local.rpartition(".")[2]  # vLLM's CPU platform check
     with pytest.raises(SeriesError, match="local part"):
         wheelmeta.series_version("0.19.1+cpu", 27, "cpu")
     with pytest.raises(SeriesError, match="no patch"):
@@ -317,6 +320,7 @@ def test_remove_stale(tmp_path: Path) -> None:
     names = [
         f"vllm-0.19.1+mm27.cpu-{TAG}.whl",  # the new one
         f"vllm-0.19.1+mm26.cpu-{TAG}.whl",  # an older series
+        f"vllm-0.19.1+mm27.local.cpu-{TAG}.whl",  # one with local work
         f"vllm-0.19.1+mm27.cpu-{TAG}.whl.part",  # a killed run
         f"vllm-0.19.1+mm26.cu129-{TAG}.whl",  # other kernels: kept
         f"vllm-0.20.0+mm3.cpu-{TAG}.whl",  # other release: kept
@@ -325,8 +329,8 @@ def test_remove_stale(tmp_path: Path) -> None:
     for n in names:
         (tmp_path / n).write_bytes(b"")
     removed = wheel.remove_stale(tmp_path / names[0])
-    assert removed == sorted(names[1:3])
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([names[0], *names[3:]])
+    assert removed == sorted(names[1:4])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([names[0], *names[4:]])
 
 
 def test_assemble_is_reproducible(tmp_path: Path) -> None:
@@ -347,16 +351,16 @@ def test_series_changes_of_an_exported_tree(tmp_path: Path) -> None:
     git(layout.tree, "rm", "-q", "pkg/other.py")
     git(layout.tree, "commit", "-q", "-m", "[M] Gone")
     series.sync.export(layout.tree, p.tag, layout.patches)
-    assert wheel.require_series(layout, p.tag) == 3
+    assert wheel.series_state(layout, p.tag) == (3, True)
     changes = wheel.series_changes(layout.tree, p.tag)
     assert changes.files == {"pkg/mod.py": b"changed\n", "pkg/new.py": b"new = 1\n"}
     assert changes.deleted == {"pkg/other.py"}
     assert changes.pristine == {"pkg/mod.py": SOURCE["pkg/mod.py"].encode()}
-    # the wheel's version names patches/: a tree that is not exactly it is refused
+    # local work (an edit, a commit not exported): in the wheel, and named
     (layout.tree / "pkg" / "new.py").write_text("edited\n")
-    with pytest.raises(SeriesError, match="not exactly patches/"):
-        wheel.require_series(layout, p.tag)
+    assert wheel.series_state(layout, p.tag) == (3, False)
+    assert wheel.series_changes(layout.tree, p.tag).files["pkg/new.py"] == b"edited\n"
     git(layout.tree, "checkout", "--", "pkg/new.py")
     commit(layout.tree, "pkg/later.py", "x = 3\n", "[M] Not exported")
-    with pytest.raises(SeriesError, match=r"4 commit\(s\) after v0.0.1, 3 patch"):
-        wheel.require_series(layout, p.tag)
+    assert wheel.series_state(layout, p.tag) == (3, False)
+    assert "pkg/later.py" in wheel.series_changes(layout.tree, p.tag).files

@@ -23,7 +23,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from _tooling import ROOT
+from _tooling import ROOT, git
 
 import build
 from patchfile import patch_files, touched_files
@@ -39,7 +39,7 @@ DEVICE_TAG = {"cpu": r"cpu", "cuda": r"cu\d{3}"}
 
 def series_wheel(device: str) -> Path:
     pattern = re.compile(
-        rf"vllm-{re.escape(PIN.version)}\+mm{N_PATCHES}\.({DEVICE_TAG[device]})-"
+        rf"vllm-{re.escape(PIN.version)}\+mm{N_PATCHES}(\.local)?\.({DEVICE_TAG[device]})-"
         r"cp\d+-abi3-manylinux_\d+_\d+_x86_64\.whl"
     )
     found = [p for p in LAYOUT.dist.glob("*.whl") if pattern.fullmatch(p.name)]
@@ -62,12 +62,17 @@ def release_wheel(device: str) -> Path:
 def test_wheel_contents(device: str) -> None:
     ours, release = series_wheel(device), release_wheel(device)
     version = ours.name.split("-")[1]
-    changed = [p for p in touched_files(patch_files(LAYOUT.patches))]
+    # what the patches touch, and what local work in build/vllm changes
+    local = git(LAYOUT.tree, "diff", "--name-only", PIN.tag).split()
+    changed = list(dict.fromkeys(touched_files(patch_files(LAYOUT.patches)) + local))
     in_package = [p for p in changed if p.startswith("vllm/")]
     assert len(in_package) >= 10  # the series' model/processor changes
     with zipfile.ZipFile(ours) as zo, zipfile.ZipFile(release) as zr:
         got = {i.filename: i for i in zo.infolist()}
         for path in in_package:
+            if not (LAYOUT.tree / path).exists():
+                assert path not in got, f"{path} (deleted) is in the wheel"
+                continue
             assert path in got, f"{path} (changed by the series) is not in the wheel"
             assert zo.read(path) == (LAYOUT.tree / path).read_bytes(), path
         for path in changed:
