@@ -27,7 +27,8 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: models help fetch apply export build test test-tooling test-vllm test-e2e check \
+.PHONY: models help fetch apply export build wheel test test-tooling test-vllm test-e2e \
+        test-wheel check \
         smoke serve demo soak eval eval-gpu bench bench-keye bench-glm \
         bench-vit-cudagraph bench-kimi mutation lock clean
 
@@ -39,7 +40,7 @@ help: ## this list (times: 2-core machine, cold pip cache)
 	@echo "Variables: FORCE=1 (apply: discard local work, kept under refs/backups/),"
 	@echo "  DEVICE=cpu|cuda (build), VLLM_GIT_URL=<git url> (fetch: clone the tag),"
 	@echo "  INDEX_URL=<package index> (fetch, build, lock; default: pip's configuration),"
-	@echo "  PYTEST_ARGS=... (test-tooling/-vllm/-e2e), MODEL=... (serve, demo, soak, eval, eval-gpu),"
+	@echo "  PYTEST_ARGS=... (test-tooling/-vllm/-e2e/-wheel), MODEL=... (serve, demo, soak, eval, eval-gpu),"
 	@echo "  PYTHON=python3.x"
 
 fetch: ## download (package index) + verify the pinned sdist into build/ (~10 s; VLLM_GIT_URL clones)
@@ -55,7 +56,11 @@ build: ## venv + deps + patched tree with the release's kernels (~6 min cold, ~1
 	$(SERIES) ensure
 	$(PYTHON) scripts/build.py
 
-test: build ## tooling tests, e2e tests, then the series' vLLM tests (~15 min)
+wheel: ## the patched vLLM as CPU and CUDA wheels in build/dist/ (~1 min, no compiler)
+	$(SERIES) ensure
+	$(PYTHON) scripts/wheel.py
+
+test: build wheel ## tooling, e2e, wheel contents, then the series' vLLM tests (~16 min)
 	$(PYTHON) scripts/run_tests.py
 
 test-tooling: build ## only the fast tests of the tooling in tests/ (~30 s)
@@ -66,6 +71,9 @@ test-vllm: build ## only the vLLM tests the series adds/changes + tests/vllm-tes
 
 test-e2e: build ## only the end-to-end tests (tiny models through the engine, ~5 min)
 	$(PYTHON) scripts/run_tests.py e2e
+
+test-wheel: build wheel ## the wheels' tests: contents, CPU wheel in a fresh venv + smoke (~16 min)
+	$(PYTHON) scripts/run_tests.py wheel
 
 check: build ## lint the series (messages, clean apply, tag's ruff) and the tooling (~20 s)
 	$(SERIES) check --ruff $(VENV)/bin/ruff

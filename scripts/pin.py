@@ -138,6 +138,11 @@ class Layout:
         return self.build / "vllm"
 
     @property
+    def dist(self) -> Path:
+        """Where `make wheel` writes the series' wheels."""
+        return self.build / "dist"
+
+    @property
     def venv(self) -> Path:
         return self.build / "venv"
 

@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """`make test`: the project's tests, then the vLLM tests of the series.
 
-    run_tests.py [all|project|tooling|e2e|vllm] [--pytest-args "..."]
+    run_tests.py [all|project|tooling|e2e|wheel|vllm] [--pytest-args "..."]
 
 (`--pytest-args` defaults to $PYTEST_ARGS, except for `all`.)
 
 - project: `pytest tests/` at the top level (tooling, benchmarks' self-tests,
-  e2e); `tooling` and `e2e` are its two halves;
+  e2e, the contents of the wheels in build/dist/) but the fresh-venv install;
+  `tooling` and `e2e` are its halves; `wheel` the wheels' tests, the
+  fresh-venv install of the CPU wheel included;
 - vllm: inside build/vllm, the vLLM test files the series adds or changes
   (read from the patches) plus the `run` lines of tests/vllm-tests.txt. If
   that list cannot be computed, this fails: it never runs pytest without
@@ -41,9 +43,10 @@ from errors import SeriesError, run_main  # noqa: E402
 from pin import Layout  # noqa: E402
 
 PARTS = {
-    "project": ["tests"],
-    "tooling": ["tests", "-m", "not e2e"],
+    "project": ["tests", "-m", "not fresh_venv"],
+    "tooling": ["tests", "-m", "not e2e and not wheel"],
     "e2e": ["tests", "-m", "e2e"],
+    "wheel": ["tests", "-m", "wheel"],
 }
 
 

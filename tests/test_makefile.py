@@ -74,3 +74,16 @@ def test_build_and_clean_go_through_the_series_cli(checkout: Path) -> None:
     assert "ARGS scripts/series.py clean" in make(checkout, "clean")
     out = make(checkout, "-o", "build", "test")
     assert "ARGS scripts/run_tests.py\n" in out
+
+
+def test_wheel_targets(checkout: Path) -> None:
+    out = make(checkout, "wheel")
+    assert out.index("ARGS scripts/series.py ensure") < out.index(
+        "ARGS scripts/wheel.py\n"
+    )
+    out = make(checkout, "-o", "build", "-o", "wheel", "test-wheel")
+    assert "ARGS scripts/run_tests.py wheel\n" in out
+    out = make(checkout, "-o", "build", "test")  # make test builds the wheels first
+    assert out.index("ARGS scripts/wheel.py\n") < out.index(
+        "ARGS scripts/run_tests.py\n"
+    )
