@@ -3,7 +3,7 @@
 # Before/after check of the ports in upstream/patches/ (what `make upstream-check`
 # is to run once the tooling takes its pin from upstream/VERSION).
 #
-#   upstream/check.sh TREE PYTHON
+#   upstream/check.sh TREE PYTHON [PATCH...]
 #
 # TREE: a git checkout of the pinned release whose root commit is tagged
 # $VLLM_TAG (upstream/VERSION), with the release's compiled kernels
@@ -15,7 +15,8 @@
 #           -> the tests must fail (the earlier ports fix other defects; they
 #           are there so that the test files apply)
 #   after:  the release + the series up to this patch  -> the tests must pass
-# The tests of each patch are listed in upstream/TESTS. Prints a Markdown
+# With PATCH names, only those patches are checked (the earlier ones are
+# still applied). The tests of each patch are listed in upstream/TESTS. Prints a Markdown
 # table (port, before, after) and exits 1 unless every port failed before
 # and passed after.
 set -euo pipefail
@@ -23,6 +24,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 tree=$(cd "$1" && pwd)
 python=$2
+shift 2
+only=" $* "
 # shellcheck disable=SC1091
 tag=$(sed -n 's/^VLLM_TAG=//p' "$here/VERSION")
 
@@ -56,6 +59,9 @@ mapfile -t patches < <(ls "$here"/patches/*.patch)
 for i in "${!patches[@]}"; do
     patch=${patches[$i]}
     name=$(basename "$patch")
+    if [ "$only" != "  " ] && [[ "$only" != *" $name "* ]]; then
+        continue
+    fi
     args=$(sed -n "s/^$name: //p" "$here/TESTS")
     if [ -z "$args" ]; then
         echo "| $name | no tests listed in upstream/TESTS | |"
