@@ -26,7 +26,6 @@ tree=$(cd "$1" && pwd)
 python=$2
 shift 2
 only=" $* "
-# shellcheck disable=SC1091
 tag=$(sed -n 's/^VLLM_TAG=//p' "$here/VERSION")
 
 export VLLM_TARGET_DEVICE=cpu OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
