@@ -24,7 +24,7 @@ export TRANSFORMERS_OFFLINE := 1
 .DEFAULT_GOAL := help
 .PHONY: models help fetch apply export build test test-tooling test-vllm test-e2e check \
         smoke serve demo soak eval eval-gpu bench bench-keye bench-glm \
-        bench-vit-cudagraph bench-kimi mutation lock clean
+        bench-vit-cudagraph bench-kimi matrix mutation lock clean
 
 help: ## this list (times: 2-core machine, cold pip cache)
 	@echo "vllm-mm-patches on vLLM $(VLLM_TAG). Fresh machine: make apply && make test"
@@ -103,6 +103,9 @@ bench-kimi: build ## Kimi-K2.5 ViT latency and syncs, v0.19.1 vs patched (skips 
 
 bench-glm: build ## GLM-4.6V/GLMGA video frame selection: v0.19.1 vs patched, one run (~30 s)
 	$(VPY) scripts/bench_glm_frames.py
+
+matrix: ## which patches apply to each vLLM release >= 0.19.0 -> docs/matrix.md (cached: ~10 s)
+	$(PYTHON) scripts/matrix.py
 
 mutation: ## mutation score of the tooling tests (mutmut into build/mutvenv; ~1 h)
 	$(PYTHON) scripts/mutation.py

@@ -156,16 +156,8 @@ def sdist_of(files: list[Any], version: str) -> Any:
 
 
 def fetch_sdist(idx: Index, f: Any, downloads: Path) -> Path:
-    """A verified copy of sdist `f` in `downloads` (downloaded if needed)."""
-    path = downloads / f.filename
-    if path.is_file():
-        digest = fetch.sha256_of(path)
-        if digest != f.sha256:
-            raise SeriesError(
-                f"checksum mismatch for {path}: the index says sha256 {f.sha256}, "
-                f"the file has {digest}; delete it and run `make matrix` again"
-            )
-        return path
+    """A copy of sdist `f` in `downloads` with the index's sha256: index.py
+    verifies a cached copy, or downloads and verifies it, or refuses."""
     return idx.download(f, downloads, f.sha256, None)
 
 

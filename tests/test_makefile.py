@@ -74,3 +74,9 @@ def test_build_and_clean_go_through_the_series_cli(checkout: Path) -> None:
     assert "ARGS scripts/series.py clean" in make(checkout, "clean")
     out = make(checkout, "-o", "build", "test")
     assert "ARGS scripts/run_tests.py\n" in out
+
+
+def test_matrix_goes_through_its_script_without_a_build(checkout: Path) -> None:
+    out = make(checkout, "matrix")
+    assert out.splitlines()[0] == "ARGS scripts/matrix.py"
+    assert "build.py" not in out
