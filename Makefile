@@ -104,7 +104,7 @@ bench-kimi: build ## Kimi-K2.5 ViT latency and syncs, v0.19.1 vs patched (skips 
 bench-glm: build ## GLM-4.6V/GLMGA video frame selection: v0.19.1 vs patched, one run (~30 s)
 	$(VPY) scripts/bench_glm_frames.py
 
-matrix: ## which patches apply to each vLLM release >= 0.19.0 -> docs/matrix.md (cached: ~10 s)
+matrix: ## which patches apply to each vLLM release >= 0.19.0 -> docs/matrix.md (~30 min first, ~5 s after)
 	$(PYTHON) scripts/matrix.py
 
 mutation: ## mutation score of the tooling tests (mutmut into build/mutvenv; ~1 h)

@@ -168,7 +168,9 @@ def tag_of(version: str) -> str:
     return f"v{version}"
 
 
-def release_tree(archive: Path, sha256: str, version: str, work: Path) -> Path:
+def release_tree(
+    archive: Path, sha256: str, version: str, work: Path, log: Log = print
+) -> Path:
     """build/matrix/vllm-X: the pristine tree of the sdist, as `make apply`
     makes it; reused while it records the same sdist."""
     path = work / f"{PROJECT}-{version}"
@@ -177,6 +179,7 @@ def release_tree(archive: Path, sha256: str, version: str, work: Path) -> Path:
         if record.is_file() and record.read_text().strip() == sha256:
             return path
         shutil.rmtree(path)
+    log(f"{PROJECT} {version}: making its git tree from {archive.name}")
     src = fetch.unpack_sdist(archive, work / "src" / f"{PROJECT}-{version}")
     try:
         tree.init_tree(src, path, tag_of(version))
@@ -205,13 +208,16 @@ def series_digest(patches: list[Path]) -> str:
     return h.hexdigest()
 
 
-def base_objects(pin_tree: Path, version: str, patches: list[Path]) -> Path:
+def base_objects(
+    pin_tree: Path, version: str, patches: list[Path], log: Log = print
+) -> Path:
     """The object store of `pin_tree` with the series applied (SERIES_REF):
     every blob `git am -3` may need. Rebuilt when the series changed."""
     gd = tree.git_dir(pin_tree)
     record = gd / SERIES_RECORD
     digest = series_digest(patches)
     if not (record.is_file() and record.read_text().strip() == digest):
+        log(f"{PROJECT} {version}: applying the series (the blobs of git am -3)")
         reset(pin_tree, version)
         previous = tag_of(version)
         for patch in patches:
@@ -268,29 +274,43 @@ def classify(path: Path, patch: Path) -> Outcome:
     return Outcome("conflict", first_in_patch_order(files, patch))
 
 
-def apply_series(path: Path, version: str, patches: list[Path]) -> list[Outcome]:
-    """The outcome of each patch on release `version`; cached in its tree."""
-    record = tree.git_dir(path) / RESULT_RECORD
-    digest = series_digest(patches)
+def kept_outcomes(path: Path, digest: str) -> list[Outcome] | None:
+    """The outcomes a run with series `digest` kept in `path` (None: none)."""
     try:
-        kept = json.loads(record.read_text())
+        kept = json.loads((tree.git_dir(path) / RESULT_RECORD).read_text())
         if kept["series_sha256"] == digest:
             return [Outcome(o["status"], o["file"]) for o in kept["outcomes"]]
     except (OSError, ValueError, KeyError, TypeError):
         pass
+    return None
+
+
+def apply_series(path: Path, version: str, patches: list[Path]) -> list[Outcome]:
+    """The outcome of each patch on release `version`; kept in its tree."""
     reset(path, version)
     outcomes = [classify(path, patch) for patch in patches]
+    record = tree.git_dir(path) / RESULT_RECORD
     tmp = record.with_name(record.name + ".tmp")
     tmp.write_text(
         json.dumps(
             {
-                "series_sha256": digest,
+                "series_sha256": series_digest(patches),
                 "outcomes": [{"status": o.status, "file": o.file} for o in outcomes],
             }
         )
     )
     tmp.replace(record)
     return outcomes
+
+
+def summary(outcomes: list[Outcome]) -> str:
+    """`20 clean, 3 need -3, 4 conflict`."""
+    words = {"clean": "clean", "3way": "need -3", "present": "in it"}
+    words["conflict"] = "conflict"
+    counts = {s: 0 for s in words}
+    for o in outcomes:
+        counts[o.status] += 1
+    return ", ".join(f"{n} {words[s]}" for s, n in counts.items() if n)
 
 
 # ---------------------------------------------------------------------- run
@@ -315,15 +335,19 @@ def build_matrix(
     sdists = {v: sdist_of(files, v) for v in dict.fromkeys([pin.version, *versions])}
     trees = {}
     for v, f in sdists.items():
-        log(f"{PROJECT} {v}: sdist + tree")
         archive = fetch_sdist(idx, f, layout.downloads)
-        trees[v] = release_tree(archive, f.sha256, v, work)
-    objects = base_objects(trees[pin.version], pin.version, patches)
+        trees[v] = release_tree(archive, f.sha256, v, work, log)
+    objects = base_objects(trees[pin.version], pin.version, patches, log)
+    digest = series_digest(patches)
     rows = []
     for v in versions:
-        log(f"{PROJECT} {v}: applying {len(patches)} patches")
-        borrow_objects(trees[v], objects)
-        outcomes = apply_series(trees[v], v, patches)
+        outcomes = kept_outcomes(trees[v], digest)
+        if outcomes is None:
+            borrow_objects(trees[v], objects)
+            outcomes = apply_series(trees[v], v, patches)
+            log(f"{PROJECT} {v}: {summary(outcomes)}")
+        else:
+            log(f"{PROJECT} {v}: {summary(outcomes)} (kept from the last run)")
         rows.append(Release(v, sdists[v].filename, sdists[v].sha256, outcomes))
     return matrix_report.document(
         pin_tag=pin.tag,
