@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -355,3 +356,25 @@ def test_ranges() -> None:
         matrix_report.ranges([0, 1, 2, 4, 6, 7], names) == "0001-0003, 0005, 0007-0008"
     )
     assert matrix_report.ranges([], names) == ""
+
+
+def test_the_cli_writes_docs_with_the_configured_index(
+    computed: tuple[World, dict],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    world, doc = computed
+    monkeypatch.setenv("SERIES_ROOT", str(world.layout.root))
+    monkeypatch.setitem(sys.modules, "index", world.index)  # `import index`
+    monkeypatch.setattr(matrix.Pin, "load", lambda path: world.pin)
+    assert matrix.main(["--first", "0.0.1"]) == 0
+    written = json.loads((world.layout.root / "docs" / "matrix.json").read_text())
+    assert written["releases"] == doc["releases"]
+    assert (
+        (world.layout.root / "docs" / "matrix.md")
+        .read_text()
+        .startswith("# Release matrix")
+    )
+    out = capsys.readouterr().out
+    assert "vllm 0.0.4: 2 clean, 1 in it, 2 conflict (kept from the last run)" in out
+    runlock.release(world.layout.lock_file)
