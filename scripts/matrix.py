@@ -16,7 +16,7 @@ package index (pip's configuration, read through index.py), in order:
      3way      only `git am -3` applies it;
      present   `git am -3` finds nothing left to change: the release has it;
      conflict  neither applies; the first conflicting file (in the order of
-               the patch's diff) is named.
+               the patch's diff) is named (matrix.json: all of them).
    A conflicting patch is skipped (the tree stays as it was before it) and
    the next patches are applied on top of what did apply, as a maintainer
    taking only the patches that apply would do; a patch that builds on a
@@ -105,7 +105,12 @@ class Index(Protocol):
 @dataclass(frozen=True)
 class Outcome:
     status: str  # clean, 3way, present, conflict
-    file: str | None = None  # the first conflicting file
+    files: tuple[str, ...] = ()  # the conflicting files, in the patch's order
+
+    @property
+    def file(self) -> str | None:
+        """The first conflicting file."""
+        return self.files[0] if self.files else None
 
 
 @dataclass(frozen=True)
@@ -249,10 +254,10 @@ def diff_paths(patch: Path) -> list[str]:
     return paths
 
 
-def first_in_patch_order(files: list[str], patch: Path) -> str | None:
+def in_patch_order(files: list[str], patch: Path) -> tuple[str, ...]:
+    """`files` in the order of `patch`'s diffs (others last, as given)."""
     order = {p: i for i, p in enumerate(diff_paths(patch))}
-    ranked = sorted(files, key=lambda f: order.get(f, len(order)))
-    return ranked[0] if ranked else None
+    return tuple(sorted(files, key=lambda f: order.get(f, len(order))))
 
 
 def head(path: Path) -> str:
@@ -271,7 +276,7 @@ def classify(path: Path, patch: Path) -> Outcome:
     git_run(path, "am", "--abort", check=False)
     git(path, "reset", "-q", "--hard", before)
     git(path, "clean", "-q", "-ffdx")
-    return Outcome("conflict", first_in_patch_order(files, patch))
+    return Outcome("conflict", in_patch_order(files, patch))
 
 
 def kept_outcomes(path: Path, digest: str) -> list[Outcome] | None:
@@ -279,7 +284,7 @@ def kept_outcomes(path: Path, digest: str) -> list[Outcome] | None:
     try:
         kept = json.loads((tree.git_dir(path) / RESULT_RECORD).read_text())
         if kept["series_sha256"] == digest:
-            return [Outcome(o["status"], o["file"]) for o in kept["outcomes"]]
+            return [Outcome(o["status"], tuple(o["files"])) for o in kept["outcomes"]]
     except (OSError, ValueError, KeyError, TypeError):
         pass
     return None
@@ -295,7 +300,9 @@ def apply_series(path: Path, version: str, patches: list[Path]) -> list[Outcome]
         json.dumps(
             {
                 "series_sha256": series_digest(patches),
-                "outcomes": [{"status": o.status, "file": o.file} for o in outcomes],
+                "outcomes": [
+                    {"status": o.status, "files": list(o.files)} for o in outcomes
+                ],
             }
         )
     )

@@ -13,8 +13,8 @@ STATUSES = {
     "clean": "`git am` applies it",
     "3way": "only `git am -3` applies it",
     "present": "`git am -3` finds nothing to change: the release already has it",
-    "conflict": "does not apply (first conflicting file named); skipped, the "
-    "next patches are applied without it",
+    "conflict": "does not apply (`file`: the first conflicting file, `files`: "
+    "all, in the patch's order); skipped, the next patches are applied without it",
 }
 SYMBOLS = {"clean": "✓", "3way": "3w", "present": "in", "conflict": "✗"}
 
@@ -42,7 +42,12 @@ def document(
                 "sdist": r.sdist,
                 "sdist_sha256": r.sha256,
                 "results": [
-                    {"patch": name, "status": o.status, "file": o.file}
+                    {
+                        "patch": name,
+                        "status": o.status,
+                        "file": o.file,
+                        "files": list(o.files),
+                    }
                     for name, o in zip(names, r.outcomes, strict=True)
                 ],
             }

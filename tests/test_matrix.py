@@ -112,18 +112,18 @@ EXPECTED = {
     "0.0.3": [matrix.Outcome("3way"), CLEAN, CLEAN, CLEAN, CLEAN],
     "0.0.4": [
         matrix.Outcome("present"),
-        matrix.Outcome("conflict", "pkg/other.py"),
+        matrix.Outcome("conflict", ("pkg/other.py",)),
         CLEAN,
         CLEAN,
         # builds on the skipped patch 2
-        matrix.Outcome("conflict", "pkg/other.py"),
+        matrix.Outcome("conflict", ("pkg/other.py",)),
     ],
     "0.0.5": [
         CLEAN,
-        matrix.Outcome("conflict", "pkg/other.py"),
+        matrix.Outcome("conflict", ("pkg/other.py",)),
         CLEAN,
         CLEAN,
-        matrix.Outcome("conflict", "pkg/other.py"),
+        matrix.Outcome("conflict", ("pkg/other.py",)),
     ],
 }
 
@@ -185,7 +185,11 @@ def computed(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, dict]:
 
 def outcomes(doc: dict[str, object]) -> dict[str, list[matrix.Outcome]]:
     return {
-        rel["version"]: [matrix.Outcome(r["status"], r["file"]) for r in rel["results"]]
+        rel["version"]: [
+            matrix.Outcome(r["status"], tuple(r["files"]))
+            for r in rel["results"]
+            if r["file"] == (r["files"] or [None])[0]
+        ]
         for rel in doc["releases"]  # type: ignore[attr-defined]
     }
 
@@ -281,7 +285,7 @@ def test_the_series_changed_since_the_last_run(world: World, tmp_path: Path) -> 
     new.rename(world.layout.patches / new.name.replace("0001-", "0006-"))
     doc = run(world, first="0.0.4")
     # on 0.0.4 and 0.0.5 the patches changing pkg/other.py are skipped
-    six = matrix.Outcome("conflict", "pkg/other.py")
+    six = matrix.Outcome("conflict", ("pkg/other.py",))
     assert outcomes(doc) == {v: [*EXPECTED[v], six] for v in ("0.0.4", "0.0.5")}
 
 
@@ -322,10 +326,15 @@ def test_first_conflicting_file_is_in_the_patchs_order(tmp_path: Path) -> None:
         "diff --git a/a/second.py b/a/second.py\n--- a/a/second.py\n+++ /dev/null\n"
     )
     assert matrix.diff_paths(patch) == ["z/first.py", "a/second.py"]
-    assert matrix.first_in_patch_order(["a/second.py", "z/first.py"], patch) == (
+    assert matrix.in_patch_order(["x.py", "a/second.py", "z/first.py"], patch) == (
+        "z/first.py",
+        "a/second.py",
+        "x.py",
+    )
+    assert matrix.Outcome("conflict", ("z/first.py", "a/second.py")).file == (
         "z/first.py"
     )
-    assert matrix.first_in_patch_order([], patch) is None
+    assert matrix.Outcome("clean").file is None
 
 
 def test_the_written_files(computed: tuple[World, dict], tmp_path: Path) -> None:
