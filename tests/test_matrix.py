@@ -387,3 +387,15 @@ def test_the_cli_writes_docs_with_the_configured_index(
     out = capsys.readouterr().out
     assert "vllm 0.0.4: 2 clean, 1 in it, 2 conflict (kept from the last run)" in out
     runlock.release(world.layout.lock_file)
+
+
+def test_no_release_from_first_on_is_one_clear_error(world: World) -> None:
+    with pytest.raises(SeriesError, match=r"no final vllm release from 9\.0\.0"):
+        run(world, first="9.0.0")
+
+
+def test_a_series_that_does_not_apply_to_its_pin_is_refused(world: World) -> None:
+    bad = sorted(world.layout.patches.glob("0002-*.patch"))[0]
+    bad.write_text(bad.read_text().replace("-x = 1", "-x = 7"))
+    with pytest.raises(SeriesError, match=r"0002-.*does not apply.*pkg/other\.py"):
+        run(world)
