@@ -50,7 +50,7 @@ import json  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any, Protocol  # noqa: E402
 
@@ -96,7 +96,9 @@ class Index(Protocol):
     """The part of index.py the matrix uses (the module itself fits)."""
 
     def versions(self, project: str) -> list[str]: ...
-    def find_files(self, project: str, version: str | None = None) -> list[Any]: ...
+    def find_files(
+        self, project: str, version: str | None = None
+    ) -> Sequence[IndexFile]: ...
     def download(
         self, f: Any, dest_dir: Path, sha256: str, size: int | None
     ) -> Path: ...
@@ -146,10 +148,11 @@ def releases(versions: list[str], first: str = FIRST) -> list[str]:
     return [v for _, v in sorted(finals)]
 
 
-def sdist_of(files: list[Any], version: str) -> Any:
+def sdist_of(files: Sequence[IndexFile], version: str) -> IndexFile:
     """The sdist among the index's files of `version`, with its sha256."""
     name = f"{PROJECT}-{version}.tar.gz"
-    found = [f for f in files if f.filename == name]
+    # (several sources may list it: the first that gives a checksum)
+    found = sorted((f for f in files if f.filename == name), key=lambda f: not f.sha256)
     if not found:
         raise SeriesError(f"the package index has no sdist {name}")
     f = found[0]
@@ -160,7 +163,7 @@ def sdist_of(files: list[Any], version: str) -> Any:
     return f
 
 
-def fetch_sdist(idx: Index, f: Any, downloads: Path) -> Path:
+def fetch_sdist(idx: Index, f: IndexFile, downloads: Path) -> Path:
     """A copy of sdist `f` in `downloads` with the index's sha256: index.py
     verifies a cached copy, or downloads and verifies it, or refuses."""
     return idx.download(f, downloads, f.sha256, None)

@@ -399,3 +399,14 @@ def test_a_series_that_does_not_apply_to_its_pin_is_refused(world: World) -> Non
     bad.write_text(bad.read_text().replace("-x = 1", "-x = 7"))
     with pytest.raises(SeriesError, match=r"0002-.*does not apply.*pkg/other\.py"):
         run(world)
+
+
+def test_the_sdist_is_the_listing_that_gives_a_checksum() -> None:
+    listed = [
+        FakeFile("vllm-1.0.tar.gz", "1.0", "mirror", None),
+        FakeFile("vllm-1.0-py3-none-any.whl", "1.0", "w", "a" * 64),
+        FakeFile("vllm-1.0.tar.gz", "1.0", "index", "b" * 64),
+    ]
+    assert matrix.sdist_of(listed, "1.0").url == "index"
+    with pytest.raises(SeriesError, match=r"no sha256 for vllm-1\.0\.tar\.gz"):
+        matrix.sdist_of(listed[:2], "1.0")
