@@ -4,6 +4,7 @@ by a fake package index, under a hostile git config (seconds, no network)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -75,6 +76,14 @@ class FakeIndex:
         self.downloaded.append(f.filename)
         dest_dir.mkdir(parents=True, exist_ok=True)
         return Path(shutil.copy(f.url, dest_dir / f.filename))
+
+
+def sdist_artifact(version: str) -> Artifact:
+    """An Artifact whatever fields it has (the matrix reads the pin's tag and
+    version only; its sdist comes from the index)."""
+    values = {"name": f"vllm-{version}.tar.gz", "url": "unused", "sha256": "0" * 64}
+    values["size"] = 0
+    return Artifact(**{f.name: values[f.name] for f in dataclasses.fields(Artifact)})
 
 
 def sha256_of(path: Path) -> str:
@@ -163,7 +172,7 @@ def make_world(tmp_path: Path) -> World:
     for subject, path, text in PATCHES:
         commit(author, path, text, subject)
     tree.format_patches(author, TAG, layout.patches)
-    pin = Pin(TAG, "0.0.1", Artifact("vllm-0.0.1.tar.gz", "unused", "0" * 64, 0))
+    pin = Pin(TAG, "0.0.1", sdist_artifact("0.0.1"))
     index = FakeIndex(served, extra_versions=("0.0.0",))
     return World(layout, pin, index)
 
@@ -215,22 +224,17 @@ def test_each_patch_of_each_release(computed: tuple[World, dict]) -> None:
 
 
 def test_a_release_tree_is_made_as_make_apply_makes_build_vllm(
-    computed: tuple[World, dict], tmp_path: Path
+    computed: tuple[World, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     world, _ = computed
     layout = Layout(root=tmp_path, build=tmp_path / "build", patches=tmp_path / "p")
-    data = (world.index.root / "vllm-0.0.1.tar.gz").read_bytes()
-    pin = Pin(
-        TAG,
-        "0.0.1",
-        Artifact(
-            "vllm-0.0.1.tar.gz",
-            f"file://{world.index.root / 'vllm-0.0.1.tar.gz'}",
-            hashlib.sha256(data).hexdigest(),
-            len(data),
-        ),
+    archive = world.index.root / "vllm-0.0.1.tar.gz"
+    monkeypatch.setattr(
+        series.fetch,
+        "fetch",
+        lambda *a: series.fetch.unpack_sdist(archive, tmp_path / "src"),
     )
-    series.apply(layout, pin)
+    series.apply(layout, world.pin)
     matrix_tree = world.layout.build / "matrix" / "vllm-0.0.1"
     assert git(matrix_tree, "rev-parse", TAG) == git(layout.tree, "rev-parse", TAG)
 
