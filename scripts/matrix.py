@@ -45,32 +45,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pycheck  # noqa: E402, F401  (first: refuses an unsupported Python)
 
 import argparse  # noqa: E402
-import hashlib  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
-import shutil  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any, Protocol  # noqa: E402
 
-import fetch  # noqa: E402
 import matrix_report  # noqa: E402
+from matrix_trees import (  # noqa: E402
+    base_objects,
+    borrow_objects,
+    release_tree,
+    reset,
+    series_digest,
+    stow,
+)
 import runlock  # noqa: E402
 import sync  # noqa: E402
 import tree  # noqa: E402
 from errors import SeriesError, run_main  # noqa: E402
 from gitrun import git, git_run  # noqa: E402
-from patchfile import digests, patch_files, subject_of  # noqa: E402
+from patchfile import patch_files, subject_of  # noqa: E402
 from pin import Layout, Pin  # noqa: E402
 
 PROJECT = "vllm"
 FIRST = "0.19.0"
-# Records in a tree's git dir: the sdist it was made from, and (pin's tree)
-# the series that refs/matrix/series holds.
-SDIST_RECORD = "vllm-mm-patches-matrix-sdist"
-SERIES_RECORD = "vllm-mm-patches-matrix-series"
-SERIES_REF = "refs/matrix/series"
 # A release's outcomes, kept with the series they are for: a repeated run with
 # the same series reads them instead of applying it again.
 RESULT_RECORD = "vllm-mm-patches-matrix-result.json"
@@ -169,81 +169,6 @@ def fetch_sdist(idx: Index, f: IndexFile, downloads: Path) -> Path:
     return idx.download(f, downloads, f.sha256, None)
 
 
-# --------------------------------------------------------------------- trees
-
-
-def tag_of(version: str) -> str:
-    return f"v{version}"
-
-
-def release_tree(
-    archive: Path, sha256: str, version: str, work: Path, log: Log = print
-) -> Path:
-    """build/matrix/vllm-X: the pristine tree of the sdist, as `make apply`
-    makes it; reused while it records the same sdist."""
-    path = work / f"{PROJECT}-{version}"
-    if path.is_dir():
-        record = tree.git_dir(path) / SDIST_RECORD
-        if record.is_file() and record.read_text().strip() == sha256:
-            return path
-        shutil.rmtree(path)
-    log(f"{PROJECT} {version}: making its git tree from {archive.name}")
-    src = fetch.unpack_sdist(archive, work / "src" / f"{PROJECT}-{version}")
-    try:
-        tree.init_tree(src, path, tag_of(version))
-    finally:
-        shutil.rmtree(src, ignore_errors=True)
-    (tree.git_dir(path) / SDIST_RECORD).write_text(sha256 + "\n")
-    return path
-
-
-def reset(path: Path, version: str) -> None:
-    """Detach `path` at its pristine tag, whatever an interrupted run left."""
-    gd = tree.git_dir(path)
-    (gd / "index.lock").unlink(missing_ok=True)  # stale: the lock is held
-    if (gd / "rebase-apply").exists():
-        git_run(path, "am", "--abort", check=False)
-        shutil.rmtree(gd / "rebase-apply", ignore_errors=True)
-    git(path, "checkout", "-q", "-f", "--detach", tag_of(version))
-    git(path, "clean", "-q", "-ffdx")
-
-
-def series_digest(patches: list[Path]) -> str:
-    """One sha256 for the series: its patch names and bytes, in order."""
-    h = hashlib.sha256()
-    for name, digest in digests(patches):
-        h.update(f"{name} {digest}\n".encode())
-    return h.hexdigest()
-
-
-def base_objects(
-    pin_tree: Path, version: str, patches: list[Path], log: Log = print
-) -> Path:
-    """The object store of `pin_tree` with the series applied (SERIES_REF):
-    every blob `git am -3` may need. Rebuilt when the series changed."""
-    gd = tree.git_dir(pin_tree)
-    record = gd / SERIES_RECORD
-    digest = series_digest(patches)
-    if not (record.is_file() and record.read_text().strip() == digest):
-        log(f"{PROJECT} {version}: applying the series (the blobs of git am -3)")
-        reset(pin_tree, version)
-        previous = tag_of(version)
-        for patch in patches:
-            sync.am(pin_tree, patch, previous)
-            previous = patch.name
-        git(pin_tree, "update-ref", SERIES_REF, "HEAD")
-        record.write_text(digest + "\n")
-    return gd / "objects"
-
-
-def borrow_objects(path: Path, objects: Path) -> None:
-    """Let `path` read the objects of `objects` (git alternates)."""
-    info = tree.git_dir(path) / "objects" / "info"
-    info.mkdir(parents=True, exist_ok=True)
-    if objects.resolve() != (info.parent).resolve():
-        (info / "alternates").write_text(f"{objects.resolve()}\n")
-
-
 # ----------------------------------------------------------------- applying
 
 
@@ -297,6 +222,7 @@ def apply_series(path: Path, version: str, patches: list[Path]) -> list[Outcome]
     """The outcome of each patch on release `version`; kept in its tree."""
     reset(path, version)
     outcomes = [classify(path, patch) for patch in patches]
+    stow(path)
     record = tree.git_dir(path) / RESULT_RECORD
     tmp = record.with_name(record.name + ".tmp")
     tmp.write_text(

@@ -17,6 +17,7 @@ from _tooling import SOURCE, TAG, commit, git, hostile_git_config, make_sdist
 
 import matrix
 import matrix_report
+import matrix_trees
 import runlock
 import series
 import tree
@@ -221,6 +222,10 @@ def test_each_patch_of_each_release(computed: tuple[World, dict]) -> None:
         rel["sdist_sha256"] == sha256_of(world.index.root / rel["sdist"])
         for rel in doc["releases"]
     )
+    # the trees at rest hold their git dir only (half the disk)
+    for version in RELEASES:
+        t = world.layout.build / "matrix" / f"vllm-{version}"
+        assert [p.name for p in t.iterdir()] == [".git"]
 
 
 def test_a_release_tree_is_made_as_make_apply_makes_build_vllm(
@@ -283,9 +288,9 @@ def test_the_series_changed_since_the_last_run(world: World, tmp_path: Path) -> 
     run(world, first="0.0.4")
     # a sixth patch, made on top of the others in the pin's tree
     t = world.layout.build / "matrix" / "vllm-0.0.1"
-    git(t, "checkout", "-q", matrix.SERIES_REF)
+    git(t, "checkout", "-q", matrix_trees.SERIES_REF)
     commit(t, "pkg/other.py", "x = 4\n", "[F] Six")
-    (new,) = tree.format_patches(t, matrix.SERIES_REF, tmp_path / "new")
+    (new,) = tree.format_patches(t, matrix_trees.SERIES_REF, tmp_path / "new")
     new.rename(world.layout.patches / new.name.replace("0001-", "0006-"))
     doc = run(world, first="0.0.4")
     # on 0.0.4 and 0.0.5 the patches changing pkg/other.py are skipped
