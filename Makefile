@@ -30,7 +30,7 @@ export TRANSFORMERS_OFFLINE := 1
 .PHONY: models help fetch apply export build wheel test test-tooling test-vllm test-e2e \
         test-wheel check \
         smoke serve demo soak eval eval-gpu bench bench-keye bench-glm \
-        bench-vit-cudagraph bench-kimi mutation lock clean
+        bench-vit-cudagraph bench-kimi matrix mutation lock clean
 
 help: ## this list (times: 2-core machine, cold pip cache)
 	@echo "vllm-mm-patches on vLLM $(VLLM_TAG). Fresh machine: make apply && make test"
@@ -39,7 +39,7 @@ help: ## this list (times: 2-core machine, cold pip cache)
 	@echo
 	@echo "Variables: FORCE=1 (apply: discard local work, kept under refs/backups/),"
 	@echo "  DEVICE=cpu|cuda (build), VLLM_GIT_URL=<git url> (fetch: clone the tag),"
-	@echo "  INDEX_URL=<package index> (fetch, build, lock; default: pip's configuration),"
+	@echo "  INDEX_URL=<package index> (fetch, build, lock, matrix; default: pip's configuration),"
 	@echo "  PYTEST_ARGS=... (test-tooling/-vllm/-e2e/-wheel), MODEL=... (serve, demo, soak, eval, eval-gpu),"
 	@echo "  PYTHON=python3.x"
 
@@ -117,6 +117,9 @@ bench-kimi: build ## Kimi-K2.5 ViT latency and syncs, v0.19.1 vs patched (skips 
 
 bench-glm: build ## GLM-4.6V/GLMGA video frame selection: v0.19.1 vs patched, one run (~30 s)
 	$(VPY) scripts/bench_glm_frames.py
+
+matrix: ## which patches apply to each vLLM release >= 0.19.0 -> docs/matrix.md (~30 min first, ~5 s after)
+	$(PYTHON) scripts/matrix.py
 
 mutation: ## mutation score of the tooling tests (mutmut into build/mutvenv; ~1 h)
 	$(PYTHON) scripts/mutation.py

@@ -87,3 +87,9 @@ def test_wheel_targets(checkout: Path) -> None:
     assert out.index("ARGS scripts/wheel.py\n") < out.index(
         "ARGS scripts/run_tests.py\n"
     )
+
+
+def test_matrix_goes_through_its_script_without_a_build(checkout: Path) -> None:
+    out = make(checkout, "matrix")
+    assert out.splitlines()[0] == "ARGS scripts/matrix.py"
+    assert "build.py" not in out
