@@ -162,3 +162,98 @@ def test_a_failed_am_leaves_the_working_tree_untouched(env: Env) -> None:
         series.apply(layout, pin)
     # Finding the conflicting files only checks the patch, never applies it.
     assert not (layout.tree / "pkg" / "new1.py").exists()
+
+
+# ------------------------------------------------------------------- export
+
+
+def test_export_into_a_new_nested_directory(env: Env, tmp_path: Path) -> None:
+    layout, pin = env
+    applied(layout, pin)
+    out = tmp_path / "elsewhere" / "series" / "patches"
+    assert sync.export(layout.tree, TAG, out) == (
+        "patches/: 2 patch(es), 2 written, 0 removed"
+    )
+    assert [p.read_bytes() for p in patch_files(out)] == [
+        p.read_bytes() for p in patch_files(layout.patches)
+    ]
+
+
+def test_uncommitted_changes_are_named_five_at_most(env: Env) -> None:
+    layout, pin = env
+    applied(layout, pin)
+    for i in range(7):
+        (layout.tree / f"d{i}.txt").write_text("wip\n")
+    five = "(d0.txt, d1.txt, d2.txt, d3.txt, d4.txt)"
+    with pytest.raises(SeriesError) as e:
+        sync.export(layout.tree, TAG, layout.patches)
+    assert f"has uncommitted changes {five}: commit them" in str(e.value)
+    with pytest.raises(SeriesError) as e:
+        series.apply(layout, pin)
+    assert f"has uncommitted changes {five[:-1]} ...): commit them" in str(e.value)
+    for i in range(2, 7):
+        (layout.tree / f"d{i}.txt").unlink()
+    with pytest.raises(SeriesError) as e:
+        series.apply(layout, pin)
+    assert "has uncommitted changes (d0.txt, d1.txt): commit them" in str(e.value)
+
+
+# ------------------------------------------------------ apply's refusals/lines
+
+
+def test_apply_names_three_local_commits_and_counts_all(env: Env) -> None:
+    layout, pin = env
+    applied(layout, pin)
+    for i in range(4):
+        commit(layout.tree, f"pkg/l{i}.py", "x\n", f"[Model] L{i}")
+    with pytest.raises(SeriesError) as e:
+        series.apply(layout, pin)
+    assert str(e.value) == (
+        f"{layout.tree} has 4 commit(s) that patches/ does not carry "
+        "([Model] L0; [Model] L1; [Model] L2): run `make export` to keep them, "
+        "or `make apply FORCE=1` to discard them (kept under refs/backups/)"
+    )
+
+
+def test_apply_lines(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    layout, pin = env
+    applied(layout, pin)
+    monkeypatch.setattr(sync.time, "strftime", lambda fmt: "STAMP")
+    assert sync.apply(layout.tree, TAG, layout.patches) == (
+        f"{layout.tree}: {TAG} + 2 patch(es), already up to date"
+    )
+    git(layout.tree, "reset", "-q", "--hard", TAG)
+    assert sync.apply(layout.tree, TAG, layout.patches) == (
+        f"{layout.tree}: {TAG} + 2 patch(es), applied 2 now"
+    )
+    p = patch_files(layout.patches)[1]
+    p.write_text(p.read_text().replace("[Model] Change 1", "[Model] Change one"))
+    (tree.git_dir(layout.tree) / tree.APPLYING_FILE).write_text("make apply\n")
+    assert sync.apply(layout.tree, TAG, layout.patches) == (
+        f"{layout.tree}: {TAG} + 2 patch(es), applied 1 now; recovered from an "
+        "interrupted apply; previous state kept as refs/backups/apply-STAMP"
+    )
+    assert git(layout.tree, "log", "--format=%s", f"{TAG}..HEAD").splitlines() == [
+        "[Model] Change one",
+        "[Model] Change 0",
+    ]
+
+
+def test_recovery_only_with_the_marker(env: Env) -> None:
+    layout, pin = env
+    applied(layout, pin)
+    gd = tree.git_dir(layout.tree)
+    lock = gd / "index.lock"
+    lock.write_text("")  # some other git's, while no apply ran
+    (layout.tree / "pkg" / "new0.py").write_text("half\n")
+    assert sync.recover_interrupted_apply(layout.tree) is False
+    assert lock.exists() and (layout.tree / "pkg" / "new0.py").read_text() == "half\n"
+    (gd / tree.APPLYING_FILE).write_text("make apply\n")
+    (gd / "rebase-apply").mkdir()
+    (gd / "rebase-apply" / "next").write_text("1\n")
+    assert sync.recover_interrupted_apply(layout.tree) is True
+    assert not lock.exists() and not (gd / "rebase-apply").exists()
+    assert not (gd / tree.APPLYING_FILE).exists()
+    assert (layout.tree / "pkg" / "new0.py").read_text() == "v = 0\n"
+    assert tree.in_progress(layout.tree) is None
+    assert sync.recover_interrupted_apply(layout.tree) is False
