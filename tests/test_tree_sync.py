@@ -257,3 +257,111 @@ def test_recovery_only_with_the_marker(env: Env) -> None:
     assert (layout.tree / "pkg" / "new0.py").read_text() == "v = 0\n"
     assert tree.in_progress(layout.tree) is None
     assert sync.recover_interrupted_apply(layout.tree) is False
+
+
+# ------------------------------------------------------------- tree.py units
+
+
+A, B, C, D = (("a.patch", "1"), ("b.patch", "2"), ("c.patch", "3"), ("d.patch", "4"))
+
+
+def test_prefixes() -> None:
+    assert tree.is_prefix([], [])
+    assert tree.is_prefix([A, B], [A, B])
+    assert tree.is_prefix([A], [A, B])
+    assert not tree.is_prefix([A, B], [A])
+    assert not tree.is_prefix([B], [A, B])
+    assert tree.common_prefix([A, B, C], [A, B, D]) == 2
+    assert tree.common_prefix([A, C, B], [A, B, C]) == 1  # stops at the first change
+    assert tree.common_prefix([A, B], [A, B, C]) == 2
+    assert tree.common_prefix([B], [A, B]) == 0
+    assert tree.common_prefix([], [A]) == 0
+
+
+def state_of(
+    commits: tree.Series,
+    patches: tree.Series,
+    synced: tree.Series | None,
+    dirty: list[str] | None = None,
+    op: str | None = None,
+) -> tree.TreeState:
+    return tree.TreeState(
+        commits=commits,
+        subjects=[f"s-{name}" for name, _ in commits],
+        patches=patches,
+        synced=synced,
+        dirty=dirty or [],
+        op=op,
+    )
+
+
+def test_tree_state_properties() -> None:
+    same = state_of([A, B], [A, B], [A, B])
+    assert same.carried == 2 and same.local_commits == []
+    assert not same.changed_since_sync and same.up_to_date
+    assert not state_of([A, B], [A, B], None, dirty=["x"]).up_to_date
+    assert not state_of([A, B], [A, B], None, op="git am").up_to_date
+    assert not state_of([A], [A, B], None).up_to_date
+    # Behind patches/ (a pull added B): nothing local, one to apply.
+    behind = state_of([A], [A, B], [A])
+    assert behind.carried == 1 and behind.local_commits == []
+    assert behind.changed_since_sync
+    # Synced with [A, B], then a pull replaced B by C: B is no local work.
+    pulled = state_of([A, B], [A, C], [A, B])
+    assert pulled.carried == 1 and pulled.local_commits == []
+    assert pulled.changed_since_sync
+    # A local commit D after the synced series, with and without a pull.
+    assert state_of([A, B, D], [A, B], [A, B]).local_commits == ["s-d.patch"]
+    assert state_of([A, B, D], [A, C], [A, B]).local_commits == ["s-d.patch"]
+    # No record: only patches/ counts; a rewritten B is local.
+    assert state_of([A, B], [A, C], None).local_commits == ["s-b.patch"]
+    assert not state_of([A, B], [A, C], None).changed_since_sync
+    # patches/ further along than the sync: local from the longer prefix.
+    assert state_of([A, B, D], [A, B, C], [A]).local_commits == ["s-d.patch"]
+    assert state_of([A, D, C], [A, B], [A, D]).local_commits == ["s-c.patch"]
+
+
+def test_in_progress_names_each_operation(env: Env) -> None:
+    layout, pin = env
+    series.apply(layout, pin)
+    gd = tree.git_dir(layout.tree)
+    assert tree.in_progress(layout.tree) is None
+    for name, op in (
+        ("REVERT_HEAD", "a revert"),
+        ("CHERRY_PICK_HEAD", "a cherry-pick"),
+        ("MERGE_HEAD", "a merge"),
+        ("rebase-merge", "git rebase"),
+        ("rebase-apply", "git am"),
+    ):
+        (gd / name).mkdir()
+        assert tree.in_progress(layout.tree) == op  # checked before those made earlier
+    assert gd == (layout.tree / ".git").resolve()
+
+
+def test_dirty_files_lists_each_untracked_file(env: Env) -> None:
+    layout, pin = env
+    series.apply(layout, pin)
+    assert tree.dirty_files(layout.tree) == []
+    (layout.tree / "new" / "deep").mkdir(parents=True)
+    (layout.tree / "new" / "deep" / "f.txt").write_text("x\n")
+    (layout.tree / "README.md").write_text("edited\n")
+    assert tree.dirty_files(layout.tree) == ["README.md", "new/deep/f.txt"]
+
+
+@pytest.mark.parametrize("text", ["not json", "5", "[[1]]", '[["a", "b", "c"]]'])
+def test_a_broken_sync_record_counts_as_none(env: Env, text: str) -> None:
+    layout, pin = env
+    applied(layout, pin, 1)
+    record = tree.git_dir(layout.tree) / tree.SYNC_FILE
+    assert tree.read_synced(layout.tree) == tree.digests(patch_files(layout.patches))
+    record.write_text(text)
+    assert tree.read_synced(layout.tree) is None
+
+
+def test_sync_record_round_trip_and_no_leftover(env: Env) -> None:
+    layout, pin = env
+    series.apply(layout, pin)
+    tree.write_synced(layout.tree, [A, B])
+    assert tree.read_synced(layout.tree) == [A, B]
+    gd = tree.git_dir(layout.tree)
+    assert sorted(p.name for p in gd.glob("vllm-mm-patches-*")) == [tree.SYNC_FILE]
