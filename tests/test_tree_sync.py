@@ -6,6 +6,7 @@ the interrupted-apply marker, conflicts, the sync record, git's runner."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -365,3 +366,82 @@ def test_sync_record_round_trip_and_no_leftover(env: Env) -> None:
     assert tree.read_synced(layout.tree) == [A, B]
     gd = tree.git_dir(layout.tree)
     assert sorted(p.name for p in gd.glob("vllm-mm-patches-*")) == [tree.SYNC_FILE]
+
+
+def test_init_tree_keeps_the_release_as_shipped(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "pkg").mkdir(parents=True)
+    (src / "pkg" / "mod.py").write_text("x = 1\n")
+    (src / "pkg" / "alias.py").symlink_to("mod.py")
+    (src / "PKG-INFO").write_text("Metadata-Version: 2.1\n")
+    (src / "vllm.egg-info").mkdir()
+    (src / "vllm.egg-info" / "SOURCES.txt").write_text("pkg/mod.py\n")
+    (src / ".gitignore").write_text("/data/\n_version.py\n")
+    (src / "pkg" / "_version.py").write_text("__version__ = '1'\n")
+    (src / "data").mkdir()
+    shipped = [f"data/f{i:04d}.json" for i in range(1203)]  # more than 2 x 500
+    for name in shipped:
+        (src / name).write_text("{}\n")
+    t = tmp_path / "build" / "vllm"
+    tree.init_tree(src, t, TAG)
+    assert sorted(p.name for p in t.parent.iterdir()) == ["vllm"]  # no temp left
+    listed = git(t, "ls-files", "-s").splitlines()
+    assert sorted(line.split()[-1] for line in listed) == sorted(
+        [".gitignore", "pkg/alias.py", "pkg/mod.py", *shipped]
+    )
+    assert "120000" in next(x for x in listed if x.endswith("pkg/alias.py"))
+    assert git(t, "log", "--format=%s|%D", TAG).strip() == (
+        f"vLLM {TAG} (pristine release source)|HEAD -> main, tag: {TAG}"
+    )
+    assert git(t, "status", "--porcelain", "--ignored").split() == [
+        "!!",
+        "pkg/_version.py",
+    ]
+
+
+def test_init_tree_leaves_nothing_when_it_fails(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.py").write_text("a\n")
+    t = tmp_path / "build" / "vllm"
+    (t / "mine").mkdir(parents=True)
+    with pytest.raises(OSError):
+        tree.init_tree(src, t, TAG)
+    assert sorted(p.name for p in t.parent.iterdir()) == ["vllm"]
+    assert sorted(p.name for p in t.iterdir()) == ["mine"]
+
+
+def test_applied_commits_are_reproducible(env: Env, tmp_path: Path) -> None:
+    layout, pin = env
+    for p in applied(layout, pin):
+        p.write_text(
+            re.sub(
+                r"(?m)^Date: .*$", "Date: Mon, 1 Jan 2001 00:00:00 +0000", p.read_text()
+            )
+        )
+    heads = []
+    for name in ("build2", "build3"):
+        other = Layout(root=tmp_path, build=tmp_path / name, patches=layout.patches)
+        series.apply(other, pin)
+        heads.append(git(other.tree, "rev-parse", "HEAD"))
+        assert git(other.tree, "log", "-1", "--format=%cn|%ce|%cI") == (
+            "vllm-mm-patches|vllm-mm-patches@users.noreply.github.com|"
+            "2001-01-01T00:00:00+00:00\n"
+        )
+    assert heads[0] == heads[1]
+
+
+def test_check_tree(env: Env) -> None:
+    layout, pin = env
+    series.apply(layout, pin)
+    tree.check_tree(layout.tree, TAG)
+    git(layout.tree, "checkout", "-q", "--orphan", "elsewhere")
+    git(layout.tree, "commit", "-q", "-m", "unrelated")
+    with pytest.raises(SeriesError) as e:
+        tree.check_tree(layout.tree, TAG)
+    assert str(e.value) == f"{layout.tree}: HEAD does not descend from {TAG}"
+    with pytest.raises(SeriesError) as e:
+        tree.check_tree(layout.tree, "v9")
+    assert (
+        str(e.value) == f"{layout.tree} has no tag v9; it was not made by `make apply`"
+    )
