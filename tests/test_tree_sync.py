@@ -6,6 +6,7 @@ the interrupted-apply marker, conflicts, the sync record, git's runner."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ import series
 import sync
 import tree
 from errors import SeriesError
-from patchfile import patch_files
+from patchfile import patch_files, subject_of
 from pin import Layout, Pin
 
 Env = tuple[Layout, Pin]
@@ -445,3 +446,41 @@ def test_check_tree(env: Env) -> None:
     assert (
         str(e.value) == f"{layout.tree} has no tag v9; it was not made by `make apply`"
     )
+
+
+# -------------------------------------------------------------- patchfile.py
+
+
+def test_patch_files_sorted_and_only_patches(tmp_path: Path) -> None:
+    assert patch_files(tmp_path / "missing") == []
+    for name in ("0002-b.patch", "0010-c.patch", "0001-a.patch", "notes.txt"):
+        (tmp_path / name).write_text(name)
+    (tmp_path / "0003-x.PATCH").write_text("x")
+    assert [p.name for p in patch_files(tmp_path)] == [
+        "0001-a.patch",
+        "0002-b.patch",
+        "0010-c.patch",
+    ]
+    assert tree.digests(patch_files(tmp_path))[0] == (
+        "0001-a.patch",
+        hashlib.sha256(b"0001-a.patch").hexdigest(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "subject"),
+    [
+        ("Subject: [PATCH v2 3/7] [Model] Foo bar\n", "[Model] Foo bar"),
+        (
+            "Subject: [PATCH] [Model] A long subject\n folded by git\n",
+            "[Model] A long subject folded by git",
+        ),
+        ("Subject: =?UTF-8?q?[PATCH]=20Caf=C3=A9=20support?=\n", "Café support"),
+        ("Subject: [Bugfix] no prefix  \n", "[Bugfix] no prefix"),
+        ("From: Dev <dev@example.com>\n", ""),
+    ],
+)
+def test_subject_of(tmp_path: Path, header: str, subject: str) -> None:
+    p = tmp_path / "x.patch"
+    p.write_text(f"From 0000 Mon Sep 17 00:00:00 2001\n{header}\nbody\n---\n")
+    assert subject_of(p) == subject
