@@ -200,6 +200,28 @@ def test_uncommitted_changes_are_named_five_at_most(env: Env) -> None:
     assert "has uncommitted changes (d0.txt, d1.txt): commit them" in str(e.value)
 
 
+def test_export_names_three_pulled_patches_at_most(env: Env) -> None:
+    layout, pin = env
+    patches = applied(layout, pin, 4)
+    for p in patches:  # a pull that rewrote every patch
+        p.write_text(p.read_text().replace("Why this change.", "Why, pulled."))
+    names = [p.name for p in patches]
+    with pytest.raises(SeriesError) as e:
+        sync.export(layout.tree, TAG, layout.patches)
+    assert str(e.value).endswith(
+        f"`make export` would delete or overwrite {', '.join(names[:3])} ...; "
+        "run `make apply` first"
+    )
+    patches[3].write_text(
+        patches[3].read_text().replace("Why, pulled.", "Why this change.")
+    )
+    with pytest.raises(SeriesError) as e:
+        sync.export(layout.tree, TAG, layout.patches)
+    assert str(e.value).endswith(
+        f"would delete or overwrite {', '.join(names[:3])}; run `make apply` first"
+    )
+
+
 # ------------------------------------------------------ apply's refusals/lines
 
 
