@@ -506,3 +506,14 @@ def test_subject_of(tmp_path: Path, header: str, subject: str) -> None:
     p = tmp_path / "x.patch"
     p.write_text(f"From 0000 Mon Sep 17 00:00:00 2001\n{header}\nbody\n---\n")
     assert subject_of(p) == subject
+
+
+def test_format_patches_creates_the_output_directory(env: Env, tmp_path: Path) -> None:
+    layout, pin = env
+    applied(layout, pin)
+    out = tmp_path / "new" / "nested" / "out"
+    made = tree.format_patches(layout.tree, TAG, out)
+    assert made == [out / p.name for p in patch_files(layout.patches)]
+    assert [p.read_bytes() for p in made] == [
+        p.read_bytes() for p in patch_files(layout.patches)
+    ]
