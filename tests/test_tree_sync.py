@@ -405,7 +405,7 @@ def test_init_tree_keeps_the_release_as_shipped(tmp_path: Path) -> None:
     shipped = [f"data/f{i:04d}.json" for i in range(1203)]  # more than 2 x 500
     for name in shipped:
         (src / name).write_text("{}\n")
-    t = tmp_path / "build" / "vllm"
+    t = tmp_path / "new" / "build" / "vllm"  # parents made too
     tree.init_tree(src, t, TAG)
     assert sorted(p.name for p in t.parent.iterdir()) == ["vllm"]  # no temp left
     listed = git(t, "ls-files", "-s").splitlines()
