@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import tempfile
 import time
 from pathlib import Path
 
@@ -391,7 +392,12 @@ def test_sync_record_round_trip_and_no_leftover(env: Env) -> None:
     assert sorted(p.name for p in gd.glob("vllm-mm-patches-*")) == [tree.SYNC_FILE]
 
 
-def test_init_tree_keeps_the_release_as_shipped(tmp_path: Path) -> None:
+def test_init_tree_keeps_the_release_as_shipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Made next to the tree (one rename at the end), never in the system's
+    # temporary directory, which may be elsewhere or unusable.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-tmp"))
     src = tmp_path / "src"
     (src / "pkg").mkdir(parents=True)
     (src / "pkg" / "mod.py").write_text("x = 1\n")
