@@ -24,6 +24,7 @@ from _tooling import (
     make_sdist,
 )
 
+import gitrun
 import runlock
 import series
 import sync
@@ -524,3 +525,15 @@ def test_format_patches_creates_the_output_directory(env: Env, tmp_path: Path) -
     assert [p.read_bytes() for p in made] == [
         p.read_bytes() for p in patch_files(layout.patches)
     ]
+
+
+# ----------------------------------------------------------------- gitrun.py
+
+
+def test_git_failure_names_the_git_command_not_its_options(tmp_path: Path) -> None:
+    with pytest.raises(SeriesError) as e:
+        gitrun.git(tmp_path, "--no-pager", "log")
+    assert str(e.value).startswith("git log failed: fatal: not a git repository")
+    assert gitrun.git(tmp_path, "--no-pager", "log", check=False) == ""
+    proc = gitrun.git_run(tmp_path, "log", check=False, what="reading")
+    assert proc.returncode != 0 and "not a git repository" in proc.stderr
