@@ -406,9 +406,10 @@ def test_init_tree_keeps_the_release_as_shipped(
     (src / "PKG-INFO").write_text("Metadata-Version: 2.1\n")
     (src / "vllm.egg-info").mkdir()
     (src / "vllm.egg-info" / "SOURCES.txt").write_text("pkg/mod.py\n")
-    (src / ".gitignore").write_text("/data/\n_version.py\n")
+    (src / ".gitignore").write_text("/data/\n_version.py\n/-dash.json\n")
     (src / "pkg" / "_version.py").write_text("__version__ = '1'\n")
     (src / "data").mkdir()
+    (src / "-dash.json").write_text("{}\n")  # shipped, ignored, named like an option
     shipped = [f"data/f{i:04d}.json" for i in range(1203)]  # more than 2 x 500
     for name in shipped:
         (src / name).write_text("{}\n")
@@ -417,7 +418,7 @@ def test_init_tree_keeps_the_release_as_shipped(
     assert sorted(p.name for p in t.parent.iterdir()) == ["vllm"]  # no temp left
     listed = git(t, "ls-files", "-s").splitlines()
     assert sorted(line.split()[-1] for line in listed) == sorted(
-        [".gitignore", "pkg/alias.py", "pkg/mod.py", *shipped]
+        ["-dash.json", ".gitignore", "pkg/alias.py", "pkg/mod.py", *shipped]
     )
     assert "120000" in next(x for x in listed if x.endswith("pkg/alias.py"))
     assert git(t, "log", "--format=%s|%D", TAG).strip() == (
@@ -537,3 +538,11 @@ def test_git_failure_names_the_git_command_not_its_options(tmp_path: Path) -> No
     assert gitrun.git(tmp_path, "--no-pager", "log", check=False) == ""
     proc = gitrun.git_run(tmp_path, "log", check=False, what="reading")
     assert proc.returncode != 0 and "not a git repository" in proc.stderr
+
+
+def test_hermetic_env_never_waits_for_a_person() -> None:
+    env = gitrun.hermetic_env({"GIT_PAGER": "less", "PATH": "/bin"})
+    # No editor, pager or password prompt can block a git command.
+    assert env["GIT_SEQUENCE_EDITOR"] == env["GIT_ASKPASS"] == "true"
+    assert env["GIT_PAGER"] == "cat"
+    assert env["LC_ALL"] == env["LANGUAGE"] == "C"
