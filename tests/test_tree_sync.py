@@ -546,3 +546,9 @@ def test_hermetic_env_never_waits_for_a_person() -> None:
     assert env["GIT_SEQUENCE_EDITOR"] == env["GIT_ASKPASS"] == "true"
     assert env["GIT_PAGER"] == "cat"
     assert env["LC_ALL"] == env["LANGUAGE"] == "C"
+
+
+def test_run_checks_by_default() -> None:
+    with pytest.raises(SeriesError, match="^listing failed: "):
+        gitrun.run(["ls", "/no/such/dir"], what="listing")
+    assert gitrun.run(["ls", "/no/such/dir"], what="listing", check=False).returncode
