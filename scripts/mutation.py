@@ -50,6 +50,7 @@ MODULES = (
 )
 TESTS = (
     "tests/test_series.py",
+    "tests/test_tree_sync.py",
     "tests/test_run_tests.py",
     "tests/test_build.py",
     "tests/test_lint.py",

@@ -95,8 +95,7 @@ def init_tree(source: Path, tree: Path, tag: str) -> None:
 
 
 def format_patches(tree: Path, tag: str, out: Path) -> list[Path]:
-    """`git format-patch` the commits after `tag` into `out`, stably."""
-    out.mkdir(parents=True, exist_ok=True)
+    """`git format-patch` the commits after `tag` into `out` (git creates it)."""
     stdout = git(tree, *FORMAT_PATCH_ARGS, "-o", str(out), f"{tag}..HEAD")
     return [Path(line) for line in stdout.splitlines() if line.strip()]
 
