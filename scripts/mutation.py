@@ -46,6 +46,8 @@ MODULES = (
     "errors",
     "series",
     "build",
+    "index",
+    "lockfile",
     "run_tests",
 )
 TESTS = (
@@ -53,6 +55,8 @@ TESTS = (
     "tests/test_tree_sync.py",
     "tests/test_run_tests.py",
     "tests/test_build.py",
+    "tests/test_index.py",
+    "tests/test_lock.py",
     "tests/test_lint.py",
     "tests/test_makefile.py",
 )
