@@ -216,7 +216,10 @@ def test_make_fetch_index_url_is_pips_index_url(tmp_path: Path) -> None:
     env = dict(os.environ, SERIES_ROOT=str(root), CI="true")
     with serve(served) as (url, requests):
         proc = subprocess.run(
-            ["make", "-s", "-C", str(SCRIPTS.parent), "fetch", f"INDEX_URL={url}"],
+            [
+                *("make", "-s", "-C", str(SCRIPTS.parent), "fetch"),
+                *(f"INDEX_URL={url}", f"PYTHON={sys.executable}"),
+            ],
             capture_output=True,
             text=True,
             env=env,
