@@ -40,9 +40,10 @@ from errors import SeriesError, run_main  # noqa: E402
 from fetch import download  # noqa: E402
 from gitrun import git  # noqa: E402
 from pin import Artifact, Layout, Pin  # noqa: E402
+from wheelmeta import NOT_INSTALLED, requirement_name  # noqa: E402
 
 KERNELS = ("vllm/_C.abi3.so", "vllm/_C_AVX2.abi3.so", "vllm/_C_AVX512.abi3.so")
-TORCH_PACKAGES = ("torch", "torchvision", "torchaudio", "intel-openmp")
+TORCH_PACKAGES = ("torch", "torchvision", "torchaudio", *NOT_INSTALLED)
 TORCH_PINS = ("torch==2.10.0", "torchvision==0.25.0", "torchaudio==2.10.0")
 PROBE = (
     "import torch, vllm\n"
@@ -81,13 +82,6 @@ def pip_install(
     """pip install; quiet unless on a terminal (where pip shows its bars)."""
     quiet = [] if progress.interactive(sys.stdout) else ["-q"]
     sh([str(py), "-m", "pip", "install", *quiet, *args], what, env=env)
-
-
-def requirement_name(req: str) -> str:
-    name = req.split(";")[0].split("[")[0]
-    for op in "<>=!~ (":
-        name = name.split(op)[0]
-    return name.strip().lower()
 
 
 def runtime_requirements(wheel: Path) -> list[str]:

