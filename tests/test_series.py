@@ -149,8 +149,12 @@ def test_unreachable_index_is_one_clear_error(
     with pytest.raises(
         SeriesError,
         match="cannot find pkg-0.0.1.tar.gz on the package index .*reachable",
-    ):
+    ) as e:
         fetch.fetch(layout, pin)
+    assert str(e.value) == (
+        "cannot find pkg-0.0.1.tar.gz on the package index (project pkg): is the "
+        "index reachable? check PIP_INDEX_URL / pip.conf, or pass make INDEX_URL=..."
+    )
     assert not list(layout.downloads.glob("*"))
 
 
@@ -221,10 +225,69 @@ def test_unpack_refuses_a_path_outside_the_archive(
     evil.size = 1
     archive = layout.root / "evil.tar.gz"
     evil_archive(archive, evil)
-    with pytest.raises(SeriesError, match="cannot unpack"):
+    with pytest.raises(SeriesError, match="cannot unpack.*pkg-0.0.1/../../escaped"):
         fetch.fetch(layout, corrupt_pin(pin, archive))
     assert not (layout.root / "escaped.txt").exists()
     assert not (layout.build / "escaped.txt").exists()
+
+
+def archive_of(path: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for info, data in members:
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
+    path.write_bytes(buf.getvalue())
+
+
+def owned_by(name: str, mode: int, kind: bytes = tarfile.REGTYPE) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode = kind, mode
+    info.uid = info.gid = 4321
+    info.uname = info.gname = "nobody-here"
+    return info
+
+
+@pytest.mark.parametrize("with_filter", [True, False])
+def test_unpack_modes_and_owner_as_the_data_filter_sets_them(
+    env: Env, monkeypatch: pytest.MonkeyPatch, with_filter: bool
+) -> None:
+    """Python's "data" filter: no setuid/sticky, no group/other write, no
+    owner from the archive; the fallback must do the same."""
+    layout, pin = env
+    if not with_filter:
+        without_tar_filter(monkeypatch)
+    archive = layout.root / "modes.tar.gz"
+    archive_of(
+        archive,
+        [
+            (owned_by("pkg-0.0.1", 0o1777, tarfile.DIRTYPE), b""),
+            (owned_by("pkg-0.0.1/run.sh", 0o4777), b"#!/bin/sh\n"),
+            (owned_by("pkg-0.0.1/data.txt", 0o666), b"x"),
+            (owned_by("pkg-0.0.1/user-x", 0o700), b"y"),
+        ],
+    )
+    src = fetch.fetch(layout, corrupt_pin(pin, archive))
+    modes = {p.name: p.stat().st_mode & 0o7777 for p in [src, *src.iterdir()]}
+    assert modes == {
+        src.name: 0o755,
+        "run.sh": 0o755,
+        "data.txt": 0o644,
+        "user-x": 0o700,
+    }
+    assert {p.stat().st_uid for p in [src, *src.iterdir()]} == {os.getuid()}
+
+
+def test_unpack_wants_one_top_level_directory(env: Env) -> None:
+    layout, pin = env
+    archive = layout.root / "two.tar.gz"
+    archive_of(
+        archive,
+        [(tarfile.TarInfo("pkg-0.0.1/a"), b"a"), (tarfile.TarInfo("other/b"), b"b")],
+    )
+    with pytest.raises(SeriesError, match="expected one top-level directory"):
+        fetch.fetch(layout, corrupt_pin(pin, archive))
+    assert list(layout.src.iterdir()) == []
 
 
 def member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
