@@ -63,6 +63,10 @@ TESTS = (
 MIN_SCORE = 0.85
 # mutmut's exit codes of a mutant's test run that mean "caught".
 CAUGHT = {1, 3, 36, -24, 24, 152, 255}
+# A mutant's CPU-time limit is (its tests' measured time + 1 s) x this x 2.
+# mutmut's default, 15, lets each mutant that loops forever (e.g. a chunked
+# read that never ends) burn minutes; 3 still leaves 6x the measured time.
+TIMEOUT_MULTIPLIER = 3
 
 
 def config(modules: tuple[str, ...] = MODULES) -> str:
@@ -72,6 +76,7 @@ def config(modules: tuple[str, ...] = MODULES) -> str:
     return (
         "[mutmut]\n"
         "source_paths=src\n"
+        f"timeout_multiplier={TIMEOUT_MULTIPLIER}\n"
         f"only_mutate={lines([f'src/{m}.py' for m in modules])}\n"
         f"also_copy={lines(['tests', 'Makefile', 'VERSION', 'README.md', '.ci', 'patches', 'pytest.ini'])}\n"
         f"pytest_add_cli_args_test_selection={lines(list(TESTS))}\n"

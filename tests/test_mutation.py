@@ -51,5 +51,6 @@ def test_prepare_makes_scripts_a_source_dir(tmp_path: Path) -> None:
     cfg = (work / "setup.cfg").read_text()
     assert "only_mutate=\n    src/pin.py\n    src/sync.py\n" in cfg
     assert "    tests/test_series.py\n" in cfg
+    assert f"\ntimeout_multiplier={mutation.TIMEOUT_MULTIPLIER}\n" in cfg
     assert (work / "tests" / "test_series.py").is_file()
     assert (work / ".git").is_dir()  # stray git commands stop here
