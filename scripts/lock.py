@@ -35,11 +35,28 @@ from errors import SeriesError, run_main  # noqa: E402
 from pin import Layout, Pin  # noqa: E402
 
 HEADER = """\
-# Hash lock: exact versions and sha256 of everything 'make build DEVICE={device}'
-# installs into build/venv (pip install --require-hashes). Regenerate with
-# 'make lock DEVICE={device}' after changing scripts/requirements-test.txt or the
-# pin in VERSION.
+# Hash lock: exact versions and sha256 of everything 'make build DEVICE={device}{pin}'
+# installs into {venv} (pip install --require-hashes). Regenerate with
+# 'make lock DEVICE={device}{pin}' after changing {reqs} or the
+# pin in {version}.
 """
+
+
+def header(layout: Layout, device: str) -> str:
+    """The lock's comment: which build it is for, how to redo it."""
+
+    def rel(path: Path) -> str:
+        return str(path.relative_to(layout.root))
+
+    return HEADER.format(
+        device=device,
+        pin=f" PIN={rel(layout.series)}" if layout.series else "",
+        venv=rel(layout.venv),
+        reqs=rel(layout.test_requirements),
+        version=rel(layout.version_file),
+    )
+
+
 PYTHONS = range(10, 14)  # CPython 3.10 .. 3.13, as scripts/pycheck.py
 NOT_LOCKED = ("pip",)  # the venv's own, from `python -m venv`
 
@@ -156,7 +173,7 @@ def resolve(layout: Layout, device: str) -> list[tuple[str, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         reqs, versions, report = (Path(tmp) / n for n in ("r.txt", "c.txt", "o.json"))
         reqs.write_text(
-            "\n".join(build.requirement_lines(device, layout, wheel)) + "\n"
+            "\n".join(build.requirement_lines(device, layout, pin, wheel)) + "\n"
         )
         versions.write_text(lockfile.versions_only(lockfile.parse(layout.constraints)))
         cmd = [str(layout.python), "-m", "pip", "install", "--dry-run", "-q"]
@@ -183,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             pins = resolve(layout, args.device)
     with progress.step(f"sha256 of {len(pins)} pins from the package index"):
         locked = lock(pins)
-    out.write_text(lockfile.render(HEADER.format(device=args.device), locked))
+    out.write_text(lockfile.render(header(layout, args.device), locked))
     n = sum(len(h) for h in locked.values())
     print(f"{out}: {len(pins)} pins, {n} sha256")
     return 0

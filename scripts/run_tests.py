@@ -15,7 +15,9 @@
   that list cannot be computed, this fails: it never runs pytest without
   file arguments inside build/vllm (that would collect all of vLLM's tests).
 
-Every run uses build/venv. A run passes only if pytest exited 0, wrote its
+Every run uses build/venv. Under another pin (PIN=NAME) the project's tests
+belong to the main series: `all` is that pin's vLLM tests, in build/NAME/.
+A run passes only if pytest exited 0, wrote its
 report, and at least one test passed: an interrupted run, a crash before the
 report and a run where no test ran all fail. One summary line at the end.
 """
@@ -134,6 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         raise SeriesError(f"PYTEST_ARGS: {e}") from None
     layout = Layout.default()
+    if layout.series is not None:
+        if args.part not in ("all", "vllm"):
+            raise SeriesError(
+                f"the {args.part} tests are the main series' (run them without PIN)"
+            )
+        args.part = "vllm"
     if not layout.python.exists():
         raise SeriesError(f"{layout.venv} missing: run `make build`")
     runlock.acquire(layout.lock_file, f"run_tests.py {args.part}")

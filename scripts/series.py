@@ -147,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         print(clean(layout, pin))
     elif args.cmd == "check":
         ruff = args.ruff or str(layout.venv / "bin" / "ruff")
-        print(lint.check(require_tree(layout), pin.tag, layout.patches, ruff))
+        print(
+            lint.check(require_tree(layout), pin.tag, layout.patches, ruff, pin.style)
+        )
     elif args.cmd == "test-files":
         print(
             "\n".join(

@@ -26,7 +26,7 @@ def _isolated_tooling_test(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    for name in ("SERIES_ROOT", "SERIES_BUILD_DIR", "SERIES_LOCK_HELD"):
+    for name in ("SERIES_ROOT", "SERIES_BUILD_DIR", "SERIES_LOCK_HELD", "SERIES_PIN"):
         monkeypatch.delenv(name, raising=False)
     # pip sees only an empty file:// index of this test (tests/_index.py),
     # except in a test that installs into a fresh venv from the user's index

@@ -63,6 +63,11 @@ def test_requirement_name() -> None:
     assert build.requirement_name("c<3") == "c"
 
 
+# the compiled modules of a vLLM wheel (directly in vllm/), and files that are not
+KERNELS = ("vllm/_C.abi3.so", "vllm/_C_AVX2.abi3.so", "vllm/spinloop.abi3.so")
+NOT_KERNELS = ("vllm/sub/_x.abi3.so", "vllm/so.py", "other/_y.abi3.so")
+
+
 def wheel_with(tmp_path: Path, requires: list[str]) -> Path:
     wheel = tmp_path / "x-1.0-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as zf:
@@ -71,7 +76,7 @@ def wheel_with(tmp_path: Path, requires: list[str]) -> Path:
             "x-1.0.dist-info/METADATA",
             "\n".join(["Name: x", *(f"Requires-Dist: {r}" for r in requires)]),
         )
-        for name in build.KERNELS:
+        for name in KERNELS + NOT_KERNELS:
             zf.writestr(name, name * 3)
     return wheel
 
@@ -93,27 +98,63 @@ def test_runtime_requirements_drop_torch_and_extras(tmp_path: Path) -> None:
 
 
 def test_requirement_lines(tmp_path: Path) -> None:
+    from pin import Artifact, Pin
+
     layout = Layout(root=tmp_path, build=tmp_path / "b", patches=tmp_path / "p")
+    (layout.tree / "requirements").mkdir(parents=True)
+    (layout.tree / "requirements" / "build.txt").write_text(
+        "# build\ncmake>=3  # comment\ntorch==2.10.0\n\nwheel\n"
+    )
     wheel = wheel_with(tmp_path, ["numpy"])
-    cpu = build.requirement_lines("cpu", layout, wheel)
-    assert cpu[:3] == list(build.TORCH_PINS)
-    assert f"-r {layout.test_requirements}" in cpu
-    assert f"-r {layout.tree / 'requirements' / 'build.txt'}" in cpu
-    assert cpu[-1] == "numpy"
-    cuda = build.requirement_lines("cuda", layout, wheel)
+    sdist = Artifact("s.tar.gz", "0" * 64, 1)
+    p = Pin("v1", "1", sdist, torch=("torch==9.1", "torchvision==9.2"))
+    cpu = build.requirement_lines("cpu", layout, p, wheel)
+    # the pin's torch, the test requirements, the build requirements without
+    # their torch, the wheel's runtime requirements
+    assert cpu == [
+        "torch==9.1",
+        "torchvision==9.2",
+        f"-r {layout.test_requirements}",
+        "cmake>=3",
+        "wheel",
+        "numpy",
+    ]
+    cuda = build.requirement_lines("cuda", layout, p, wheel)
     assert cuda[-1] == f"-r {layout.tree / 'requirements' / 'cuda.txt'}"
     assert "numpy" not in cuda
+    with pytest.raises(SeriesError, match="no TORCH="):
+        build.requirement_lines("cpu", layout, Pin("v1", "1", sdist), wheel)
+
+
+def test_build_requirements_of_a_release_that_splits_them(tmp_path: Path) -> None:
+    reqs = tmp_path / "requirements"
+    (reqs / "build").mkdir(parents=True)
+    (reqs / "build" / "cpu.txt").write_text(
+        "setuptools==78.1.1\ntorch==2.13.0+cpu; platform_machine == 'x86_64'\n"
+    )
+    (reqs / "build" / "cuda.txt").write_text("ninja\n")
+    assert build.build_requirements(tmp_path, "cpu") == ["setuptools==78.1.1"]
+    assert build.build_requirements(tmp_path, "cuda") == ["ninja"]
+    with pytest.raises(SeriesError, match="no requirements/build.txt or"):
+        build.build_requirements(tmp_path, "rocm")
 
 
 def test_copy_kernels(tmp_path: Path) -> None:
     wheel = wheel_with(tmp_path, [])
     tree = tmp_path / "tree"
     (tree / "vllm").mkdir(parents=True)
-    assert build.copy_kernels(wheel, tree) == list(build.KERNELS)
-    assert (tree / build.KERNELS[0]).read_text() == build.KERNELS[0] * 3
+    assert build.copy_kernels(wheel, tree) == list(KERNELS)
+    assert (tree / KERNELS[0]).read_text() == KERNELS[0] * 3
+    assert not (tree / "vllm" / "sub").exists() and not (tree / "other").exists()
     assert build.copy_kernels(wheel, tree) == []
-    (tree / build.KERNELS[1]).write_text("stale")
-    assert build.copy_kernels(wheel, tree) == [build.KERNELS[1]]
+    (tree / KERNELS[1]).write_text("stale")
+    assert build.copy_kernels(wheel, tree) == [KERNELS[1]]
+    empty = tmp_path / "e" / "x-1.0-py3-none-any.whl"
+    empty.parent.mkdir()
+    with zipfile.ZipFile(empty, "w") as zf:
+        zf.writestr("vllm/__init__.py", "")
+    with pytest.raises(SeriesError, match="has no compiled module in vllm/"):
+        build.copy_kernels(empty, tree)
 
 
 def test_check_probe(tmp_path: Path) -> None:
@@ -177,23 +218,28 @@ exit {pip_rc}
 """
 
 
-def fake_build(tmp_path: Path, pip_rc: int = 0, probe_rc: int = 0):  # type: ignore[no-untyped-def]
-    """A layout with a tree, a fake venv python that logs, a local wheel pin."""
+def fake_build(tmp_path: Path, pip_rc: int = 0, probe_rc: int = 0, pin_name: str = ""):  # type: ignore[no-untyped-def]
+    """A layout with a tree, a fake venv python that logs, a local wheel pin
+    (of the main series, or of the pin in directory `pin_name`)."""
     import hashlib
     import subprocess
 
     import pin as pin_module
 
-    layout = Layout(root=tmp_path, build=tmp_path / "build", patches=tmp_path / "p")
+    if pin_name:
+        (tmp_path / pin_name).mkdir()
+        (tmp_path / pin_name / "VERSION").write_text("")
+    layout = Layout.for_pin(tmp_path, tmp_path / "build", pin_name)
     (layout.tree / "vllm").mkdir(parents=True)
     (layout.tree / "requirements").mkdir()
+    (layout.tree / "requirements" / "build.txt").write_text("setuptools\n")
     subprocess.run(["git", "init", "-q", str(layout.tree)], check=True)
     (layout.tree / "f").write_text("x\n")
     import gitrun
 
     gitrun.git(layout.tree, "add", "f")
     gitrun.git(layout.tree, "commit", "-q", "-m", "root")
-    (layout.root / "scripts").mkdir()
+    layout.constraints.parent.mkdir(exist_ok=True)
     layout.constraints.write_text("numpy==1 \\\n    --hash=sha256:" + "0" * 64 + "\n")
     layout.test_requirements.write_text("pytest\n")
     log = tmp_path / "calls.log"
@@ -207,7 +253,9 @@ def fake_build(tmp_path: Path, pip_rc: int = 0, probe_rc: int = 0):  # type: ign
     publish(wheel)
     art = pin_module.Artifact(wheel.name, hashlib.sha256(data).hexdigest(), len(data))
     sdist = pin_module.Artifact("s-0.0.1.tar.gz", "0" * 64, 1)
-    p = pin_module.Pin("v0.0.1", "0.0.1", sdist, cpu_wheel=art, cuda_wheel=art)
+    p = pin_module.Pin(
+        "v0.0.1", "0.0.1", sdist, cpu_wheel=art, cuda_wheel=art, torch=("torch==2",)
+    )
     return layout, p, log
 
 
@@ -237,7 +285,7 @@ def test_build_cpu_installs_once_with_the_kernels(tmp_path: Path) -> None:
         in calls[2]
     )
     assert calls[3].startswith("-c import torch, vllm")
-    for name in build.KERNELS:
+    for name in KERNELS:
         assert (layout.tree / name).read_text() == name * 3
     assert (layout.downloads / p.cpu_wheel.name).is_file()  # type: ignore[union-attr]
     # Second build: nothing to install, only the probe.
@@ -305,7 +353,7 @@ def test_build_cuda_uses_the_precompiled_wheel(
     )
     reqs = (layout.build / "requirements-cuda.txt").read_text().splitlines()
     assert reqs[-1] == f"-r {layout.tree / 'requirements' / 'cuda.txt'}"
-    assert not (layout.tree / build.KERNELS[0]).exists()
+    assert not (layout.tree / KERNELS[0]).exists()
 
 
 def test_build_failures(tmp_path: Path) -> None:
@@ -430,6 +478,7 @@ def test_main_builds_with_the_pin_of_the_checkout(
         f"VLLM_TAG=v0.0.1\nVLLM_VERSION=0.0.2\nSDIST_NAME=s\n"
         f"SDIST_SHA256=0\nSDIST_SIZE=1\nCPU_WHEEL_NAME={w.name}\n"
         f"CPU_WHEEL_SHA256={w.sha256}\nCPU_WHEEL_SIZE={w.size}\n"
+        "TORCH=torch==7 torchvision==8\n"
     )
     monkeypatch.setenv("SERIES_ROOT", str(layout.root))
     monkeypatch.setenv("DEVICE", "cpu")
@@ -444,3 +493,5 @@ def test_main_builds_with_the_pin_of_the_checkout(
         runlock.release(layout.lock_file)
     assert "kernels OK" in capsys.readouterr().out
     assert "VLLM_VERSION_OVERRIDE=0.0.2+cpu" in log.read_text()
+    reqs = (layout.build / "requirements-cpu.txt").read_text()
+    assert reqs.startswith("torch==7\ntorchvision==8\n")

@@ -97,6 +97,34 @@ def test_each_message_rule(tmp_path: Path, old: str, new: str, problem: str) -> 
     assert len(problems) == 1, problems
 
 
+PORT = "Why it is needed.\n\nFixes: #123 review\nSigned-off-by: Dev <dev@example.com>\n"
+
+
+def test_upstream_style(tmp_path: Path) -> None:
+    """Ports sent upstream as they are: no Upstream:/Backport-notes:, a PR named."""
+    assert lint.check_message(patch(tmp_path, PORT), "upstream") == []
+    follow_up = "Follow-up to #123 (not raised in its review).\n\n"
+    follow_up += "Signed-off-by: Dev <dev@example.com>\n"
+    assert lint.check_message(patch(tmp_path, follow_up), "upstream") == []
+    # the main series' messages are not ports, and the other way round
+    assert lint.check_message(patch(tmp_path, BACKPORT), "upstream") == [
+        "a port for upstream has no Upstream: trailer",
+        "a port for upstream has no Backport-notes: trailer",
+        "names no upstream PR (#NNNNN) it fixes or follows",  # a URL is not "#123"
+    ]
+    assert lint.check_message(patch(tmp_path, PORT)) == ["no Upstream: trailer"]
+    assert lint.check_message(
+        patch(tmp_path, PORT.replace("#123", "the review")), "upstream"
+    ) == ["names no upstream PR (#NNNNN) it fixes or follows"]
+    assert lint.check_message(
+        patch(tmp_path, PORT.replace("Signed-off-by", "Signed")), "upstream"
+    ) == ["no Signed-off-by: trailer"]
+    only_trailers = "Fixes: #1\nSigned-off-by: Dev <dev@example.com>\n"
+    assert lint.check_message(patch(tmp_path, only_trailers), "upstream") == [
+        "no body (what and why)"
+    ]
+
+
 def test_a_patch_with_no_diff(tmp_path: Path) -> None:
     p = patch(tmp_path, BACKPORT, diff="---\n")
     assert lint.check_message(p) == ["no diff"]

@@ -149,8 +149,25 @@ def test_main_locks_the_venv_with_the_index_checksums(
             ]
         ),
     }
-    assert layout.constraints.read_text().startswith(lock.HEADER.format(device="cpu"))
+    assert layout.constraints.read_text().startswith(
+        "# Hash lock: exact versions and sha256 of everything 'make build DEVICE=cpu'\n"
+        "# installs into build/venv (pip install --require-hashes). Regenerate with\n"
+        "# 'make lock DEVICE=cpu' after changing scripts/requirements-test.txt or the\n"
+        "# pin in VERSION.\n"
+    )
     assert "2 pins, 3 sha256" in capsys.readouterr().out
+
+
+def test_header_of_another_pin(tmp_path: Path) -> None:
+    (tmp_path / "up").mkdir()
+    (tmp_path / "up" / "VERSION").write_text("")
+    layout = Layout.for_pin(tmp_path, tmp_path / "build", "up")
+    assert lock.header(layout, "cuda").splitlines() == [
+        "# Hash lock: exact versions and sha256 of everything 'make build DEVICE=cuda PIN=up'",
+        "# installs into build/up/venv (pip install --require-hashes). Regenerate with",
+        "# 'make lock DEVICE=cuda PIN=up' after changing up/requirements-test.txt or the",
+        "# pin in up/VERSION.",
+    ]
 
 
 def test_main_refuses_a_pin_the_index_lacks(
@@ -258,8 +275,10 @@ def test_main_cuda_resolves_under_the_cpu_versions(
     layout.constraints.write_text("alpha==1.0 --hash=sha256:" + "a" * 64 + "\n")
     (tmp_path / "VERSION").write_text(
         "VLLM_TAG=v1\nVLLM_VERSION=1\nSDIST_NAME=s\nSDIST_SHA256=0\nSDIST_SIZE=1\n"
-        "CPU_WHEEL_NAME=w.whl\nCPU_WHEEL_SHA256=0\nCPU_WHEEL_SIZE=1\n"
+        "CPU_WHEEL_NAME=w.whl\nCPU_WHEEL_SHA256=0\nCPU_WHEEL_SIZE=1\nTORCH=torch==2\n"
     )
+    (layout.tree / "requirements").mkdir(parents=True)
+    (layout.tree / "requirements" / "build.txt").write_text("setuptools\n")
     a = tiny_wheel(tmp_path / "w", "alpha", "1.0")
     publish(a)
     monkeypatch.setenv("SERIES_ROOT", str(tmp_path))
