@@ -419,3 +419,32 @@ def test_the_sdist_is_the_listing_that_gives_a_checksum() -> None:
     assert matrix.sdist_of(listed, "1.0").url == "index"
     with pytest.raises(SeriesError, match=r"no sha256 for vllm-1\.0\.tar\.gz"):
         matrix.sdist_of(listed[:2], "1.0")
+
+
+def test_through_a_real_package_index(world: World) -> None:
+    """The same releases on a PEP 503 index (file://, as pip is configured in
+    the tests), read by scripts/index.py itself: the release list, the
+    downloads checked against the index's sha256, the same outcomes."""
+    import index
+    from _index import publish
+
+    for p in sorted(world.index.root.glob("vllm-*.tar.gz")):
+        publish(p)
+    doc = matrix.build_matrix(index, world.layout, world.pin, "0.0.1")
+    assert outcomes(doc) == EXPECTED
+    for rel in doc["releases"]:  # type: ignore[attr-defined]
+        got = world.layout.downloads / rel["sdist"]
+        assert rel["sdist_sha256"] == sha256_of(got)
+        assert got.read_bytes() == (world.index.root / rel["sdist"]).read_bytes()
+    # a file the index's hash does not match is refused, not used
+    changed = world.index.root / "vllm-0.0.3.tar.gz"
+    publish(changed, sha256="0" * 64)
+    (world.layout.downloads / changed.name).unlink()
+    shutil.rmtree(world.layout.build / "matrix")
+    with pytest.raises(
+        SeriesError,
+        match="refusing vllm-0.0.3.tar.gz from the package index: checksum mismatch: "
+        "expected sha256 0{64}, got " + sha256_of(changed),
+    ):
+        matrix.build_matrix(index, world.layout, world.pin, "0.0.1")
+    assert not (world.layout.downloads / changed.name).exists()
