@@ -40,7 +40,7 @@ def parse(path: Path) -> dict[tuple[str, str], list[str]]:
         raise SeriesError(f"{path} not found: run `make lock`")
     text = path.read_text().replace("\\\n", " ")
     pins: dict[tuple[str, str], list[str]] = {}
-    for n, raw in enumerate(text.splitlines(), 1):
+    for raw in text.splitlines():
         words = raw.split()
         if not words or words[0].startswith("#"):
             continue

@@ -125,6 +125,20 @@ def hostile_git_config(home: Path) -> dict[str, str]:
     }
 
 
+def use_hostile_git(tmp: Path, monkeypatch) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Run the test as that user, with stray GIT_* variables too (and no
+    run lock inherited from the `make` that started pytest)."""
+    import runlock
+
+    env = hostile_git_config(tmp / "home")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("GIT_DIR", str(tmp / "nowhere"))
+    monkeypatch.setenv("GIT_INDEX_FILE", str(tmp / "nowhere-index"))
+    monkeypatch.delenv(runlock.HELD_ENV, raising=False)
+    return env
+
+
 def user_env() -> dict[str, str]:
     """The environment of the tests' own git commands (a sane user)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}

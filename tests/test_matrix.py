@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from _tooling import SOURCE, TAG, commit, git, hostile_git_config, make_sdist
+from _tooling import SOURCE, TAG, commit, git, make_sdist, use_hostile_git
 
 import matrix
 import matrix_report
@@ -27,16 +27,9 @@ from pin import Artifact, Layout, Pin
 MOD = SOURCE["pkg/mod.py"]
 
 
-def hostile_env(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in hostile_git_config(tmp / "home").items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("GIT_DIR", str(tmp / "nowhere"))
-    monkeypatch.delenv(runlock.HELD_ENV, raising=False)
-
-
 @pytest.fixture(autouse=True)
 def hostile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    hostile_env(tmp_path, monkeypatch)
+    use_hostile_git(tmp_path, monkeypatch)
 
 
 @dataclass(frozen=True)
@@ -188,7 +181,7 @@ def computed(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, dict]:
     """One run over every release, shared by the tests that only read it."""
     tmp = tmp_path_factory.mktemp("computed")
     with pytest.MonkeyPatch.context() as mp:
-        hostile_env(tmp, mp)
+        use_hostile_git(tmp, mp)
         w = make_world(tmp)
         return w, run(w)
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from _tooling import SCRIPTS, TAG, commit, git
+from _tooling import SCRIPTS, TAG, commit, git, use_hostile_git
 
 import portcheck
 import runlock
@@ -53,6 +53,11 @@ PATCHES = [
         "import other\n\n\ndef test_three():\n    assert other.three() == 3\n",
     ),
 ]
+
+
+@pytest.fixture(autouse=True)
+def hostile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_hostile_git(tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from _tooling import (
     TAG,
     commit,
     git,
-    hostile_git_config,
+    use_hostile_git,
     make_layout,
     make_pin,
     make_sdist,
@@ -48,13 +48,7 @@ Env = tuple[Layout, Pin]
 
 @pytest.fixture(autouse=True)
 def hostile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    env = hostile_git_config(tmp_path / "home")
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("GIT_DIR", str(tmp_path / "nowhere"))
-    monkeypatch.setenv("GIT_INDEX_FILE", str(tmp_path / "nowhere-index"))
-    monkeypatch.delenv(runlock.HELD_ENV, raising=False)
-    return env
+    return use_hostile_git(tmp_path, monkeypatch)
 
 
 @pytest.fixture

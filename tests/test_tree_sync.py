@@ -18,14 +18,13 @@ from _tooling import (
     TAG,
     commit,
     git,
-    hostile_git_config,
+    use_hostile_git,
     make_layout,
     make_pin,
     make_sdist,
 )
 
 import gitrun
-import runlock
 import series
 import sync
 import tree
@@ -38,11 +37,7 @@ Env = tuple[Layout, Pin]
 
 @pytest.fixture(autouse=True)
 def hostile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in hostile_git_config(tmp_path / "home").items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("GIT_DIR", str(tmp_path / "nowhere"))
-    monkeypatch.setenv("GIT_INDEX_FILE", str(tmp_path / "nowhere-index"))
-    monkeypatch.delenv(runlock.HELD_ENV, raising=False)
+    use_hostile_git(tmp_path, monkeypatch)
 
 
 @pytest.fixture
