@@ -547,3 +547,41 @@ def test_run_checks_by_default() -> None:
     with pytest.raises(SeriesError, match="^listing failed: "):
         gitrun.run(["ls", "/no/such/dir"], what="listing")
     assert gitrun.run(["ls", "/no/such/dir"], what="listing", check=False).returncode
+
+
+def test_apply_without_force_refuses_and_names_up_to_five_changes(env: Env) -> None:
+    """sync.apply itself (not only the CLI): FORCE is off unless asked, and
+    the list of uncommitted files is cut after exactly five."""
+    layout, pin = env
+    applied(layout, pin)
+    for n, cut in ((5, ""), (6, " ...")):
+        for i in range(n):
+            (layout.tree / f"d{i}.txt").write_text("wip\n")
+        with pytest.raises(SeriesError) as e:
+            sync.apply(layout.tree, TAG, layout.patches)
+        names = ", ".join(f"d{i}.txt" for i in range(5))
+        assert f"has uncommitted changes ({names}{cut}): commit them" in str(e.value)
+    assert (layout.tree / "d0.txt").read_text() == "wip\n"  # nothing discarded
+
+
+def test_apply_says_export_would_refuse_after_a_pull(env: Env) -> None:
+    layout, pin = env
+    patches = applied(layout, pin)
+    commit(layout.tree, "pkg/local.py", "x\n", "[Model] Local")
+    patches[1].write_text(patches[1].read_text().replace("Why this change.", "Pulled."))
+    with pytest.raises(SeriesError) as e:
+        sync.apply(layout.tree, TAG, layout.patches)
+    assert str(e.value) == (
+        f"{layout.tree} has 1 commit(s) that patches/ does not carry ([Model] Local); "
+        "patches/ also changed since the last sync (git pull?), so `make export` "
+        "would refuse: `make apply FORCE=1` to discard them (kept under refs/backups/)"
+    )
+
+
+def test_export_counts_every_removed_patch(env: Env) -> None:
+    layout, pin = env
+    applied(layout, pin, 3)
+    git(layout.tree, "reset", "-q", "--hard", "HEAD~2")
+    assert sync.export(layout.tree, TAG, layout.patches) == (
+        "patches/: 1 patch(es), 0 written, 2 removed"
+    )
