@@ -103,9 +103,12 @@ def prepare(layout: Layout, work: Path, modules: tuple[str, ...] = MODULES) -> N
     (work / "mutants").mkdir()
     (work / "mutants" / "scripts").symlink_to("src")
     (work / "setup.cfg").write_text(config(modules))
-    # Its own repository: a mutant's stray git command (one without `-C`)
-    # stops here instead of reaching the checkout.
-    git(work, "init", "-q")
+    # A mutant's stray git command (one without `-C`, run where mutmut runs)
+    # must fail here, neither reach the checkout nor work on this copy (one
+    # once ran `git am` and `git clean` in a repository here and deleted the
+    # copy and mutmut's results): a .git file pointing nowhere is an error
+    # for git, which then does not look further up.
+    (work / ".git").write_text(f"gitdir: {work / 'no-repository-here'}\n")
 
 
 def scores(mutants: Path) -> dict[str, Counter[str]]:

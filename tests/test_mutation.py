@@ -8,6 +8,7 @@ from pathlib import Path
 
 import mutation
 from _tooling import ROOT
+from gitrun import git_run
 from pin import Layout
 
 
@@ -53,4 +54,7 @@ def test_prepare_makes_scripts_a_source_dir(tmp_path: Path) -> None:
     assert "    tests/test_series.py\n" in cfg
     assert f"\ntimeout_multiplier={mutation.TIMEOUT_MULTIPLIER}\n" in cfg
     assert (work / "tests" / "test_series.py").is_file()
-    assert (work / ".git").is_dir()  # stray git commands stop here
+    # a stray git command fails there, and reaches no repository above it
+    proc = git_run(work, "status", check=False)
+    assert proc.returncode == 128 and "not a git repository" in proc.stderr
+    assert not (work / "no-repository-here").exists()
