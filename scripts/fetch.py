@@ -83,11 +83,20 @@ def extract_all(tar: tarfile.TarFile, dest: Path) -> None:
         tar.extractall(dest, filter="data")
         return
     members = tar.getmembers()
+    umask = os.umask(0)
+    os.umask(umask)
     for member in members:
         why = unsafe_member(member)
         if why:
             raise tarfile.TarError(f"{member.name!r}: {why}")
-        member.mode &= 0o755 if member.isdir() else 0o644 | (member.mode & 0o111)
+        # the data filter's modes: a directory's is ignored (the default),
+        # a file's loses high bits and go-w, its x bits unless the owner's,
+        # and is always rw for the owner
+        if member.isdir():
+            member.mode = 0o777 & ~umask
+        else:
+            mode = member.mode & 0o755
+            member.mode = (mode if mode & 0o100 else mode & ~0o111) | 0o600
         member.uid = member.gid = 0
         member.uname = member.gname = ""
     tar.extractall(dest, members=members)

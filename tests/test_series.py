@@ -259,15 +259,25 @@ def test_unpack_modes_and_owner_as_the_data_filter_sets_them(
             (owned_by("pkg-0.0.1/run.sh", 0o4777), b"#!/bin/sh\n"),
             (owned_by("pkg-0.0.1/data.txt", 0o666), b"x"),
             (owned_by("pkg-0.0.1/user-x", 0o700), b"y"),
+            (owned_by("pkg-0.0.1/read-only", 0o444), b"z"),
+            (owned_by("pkg-0.0.1/group-x", 0o455), b"w"),
+            (owned_by("pkg-0.0.1/private", 0o700, tarfile.DIRTYPE), b""),
         ],
     )
-    src = fetch.fetch(layout, corrupt_pin(pin, archive))
+    umask = os.umask(0o022)  # directories get the default mode: mkdir's under it
+    try:
+        src = fetch.fetch(layout, corrupt_pin(pin, archive))
+    finally:
+        os.umask(umask)
     modes = {p.name: p.stat().st_mode & 0o7777 for p in [src, *src.iterdir()]}
     assert modes == {
         src.name: 0o755,
         "run.sh": 0o755,
         "data.txt": 0o644,
         "user-x": 0o700,
+        "read-only": 0o644,  # always rw for the owner
+        "group-x": 0o644,  # no x unless the owner's
+        "private": 0o755,  # a directory's own mode is ignored
     }
     assert {p.stat().st_uid for p in [src, *src.iterdir()]} == {os.getuid()}
 
