@@ -9,6 +9,8 @@ import posixpath
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 import index
@@ -102,29 +104,35 @@ def extract_all(tar: tarfile.TarFile, dest: Path) -> None:
     tar.extractall(dest, members=members)
 
 
-def unpack_sdist(archive: Path, dest: Path) -> Path:
-    """Unpack `archive` so that `dest` is its single top-level directory.
-
-    Unpacks into a temporary sibling and renames at the end: an interrupted
-    or failed unpack leaves no half-unpacked tree.
-    """
-    if dest.is_dir():
-        return dest
+@contextmanager
+def staged(dest: Path) -> Iterator[Path]:
+    """A temporary sibling of `dest` to build it in, removed at the end:
+    moved into place only when complete, an interrupted or failed step
+    leaves nothing half-made at `dest`."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".tmp-", dir=dest.parent))
     try:
-        with tarfile.open(archive) as tar:
-            extract_all(tar, tmp)
-        tops = list(tmp.iterdir())
-        if len(tops) != 1 or not tops[0].is_dir():
-            raise SeriesError(f"{archive}: expected one top-level directory")
-        tops[0].rename(dest)
-    except (tarfile.TarError, EOFError, OSError) as e:
-        raise SeriesError(
-            f"cannot unpack {archive}: {e}; delete it and run `make fetch` again"
-        ) from None
+        yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def unpack_sdist(archive: Path, dest: Path) -> Path:
+    """Unpack `archive` so that `dest` is its single top-level directory."""
+    if dest.is_dir():
+        return dest
+    with staged(dest) as tmp:
+        try:
+            with tarfile.open(archive) as tar:
+                extract_all(tar, tmp)
+            tops = list(tmp.iterdir())
+            if len(tops) != 1 or not tops[0].is_dir():
+                raise SeriesError(f"{archive}: expected one top-level directory")
+            tops[0].rename(dest)
+        except (tarfile.TarError, EOFError, OSError) as e:
+            raise SeriesError(
+                f"cannot unpack {archive}: {e}; delete it and run `make fetch` again"
+            ) from None
     return dest
 
 
@@ -132,9 +140,7 @@ def clone_tag(git_url: str, tag: str, dest: Path) -> Path:
     """Shallow-clone `git_url` at `tag` into `dest`, without its .git."""
     if dest.is_dir():
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".tmp-", dir=dest.parent))
-    try:
+    with staged(dest) as tmp:
         work = tmp / "tree"
         git_run(
             None,
@@ -143,8 +149,6 @@ def clone_tag(git_url: str, tag: str, dest: Path) -> Path:
         )
         shutil.rmtree(work / ".git")
         work.rename(dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 

@@ -1337,3 +1337,21 @@ def test_main_fetch_clones_with_vllm_git_url(
     assert capsys.readouterr().out == f"pristine source: {dest}\n"
     assert (dest / "f.py").read_text() == "x = 1\n"
     assert not list(layout.src.glob("*.tmp-*"))
+
+
+def test_staged_builds_next_to_its_destination(tmp_path: Path) -> None:
+    """fetch.staged: a temporary sibling (so the final rename stays on one
+    filesystem), parents made as needed, removed at the end whatever the
+    step did with it, and nothing at the destination after a failure."""
+    dest = tmp_path / "a" / "b" / "vllm-1"
+    with fetch.staged(dest) as tmp:
+        assert tmp.parent == dest.parent and tmp.name.startswith("vllm-1.tmp-")
+        (tmp / "f").write_text("x")
+        tmp.rename(dest)  # the staged directory itself moved into place
+    assert (dest / "f").read_text() == "x"
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["vllm-1"]
+    other = dest.parent / "vllm-2"  # an existing parent
+    with pytest.raises(RuntimeError), fetch.staged(other) as tmp:
+        (tmp / "half").write_text("x")
+        raise RuntimeError("interrupted")
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["vllm-1"]
