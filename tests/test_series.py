@@ -179,6 +179,11 @@ def without_tar_filter(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object
                 f"extractall() got an unexpected keyword argument {next(iter(kw))!r}"
             )
         calls.append({"members": members})
+        for m in members or self.getmembers():
+            # 3.11.2 calls os.chmod(path, mode) and, as root, os.chown(path,
+            # uid, gid) with what the member says: None is a TypeError there
+            if m.mode is None or (os.geteuid() == 0 and None in (m.uid, m.gid)):
+                raise TypeError(f"{m.name}: mode/uid/gid None for os.chmod/chown")
         return real(
             self, path, members, numeric_owner=numeric_owner, filter="fully_trusted"
         )
