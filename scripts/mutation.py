@@ -49,6 +49,7 @@ MODULES = (
     "index",
     "lockfile",
     "run_tests",
+    "portcheck",
 )
 TESTS = (
     "tests/test_series.py",
@@ -59,6 +60,8 @@ TESTS = (
     "tests/test_lock.py",
     "tests/test_lint.py",
     "tests/test_makefile.py",
+    "tests/test_pin.py",
+    "tests/test_portcheck.py",
 )
 MIN_SCORE = 0.85
 # mutmut's exit codes of a mutant's test run that mean "caught".
