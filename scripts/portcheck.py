@@ -36,7 +36,7 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
+from contextlib import ExitStack, contextmanager  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 import runlock  # noqa: E402
@@ -184,7 +184,11 @@ def check(
     with tempfile.TemporaryDirectory(prefix="port-check.") as d:
         scratch = Path(d)
         free: queue.Queue[Path] = queue.Queue()
-        with _worktrees(tree, pin.tag, scratch, min(jobs, len(chosen))) as works:
+        with ExitStack() as stack:
+            works = [
+                stack.enter_context(worktree(tree, pin.tag, scratch, f"w{i}"))
+                for i in range(min(jobs, len(chosen)))
+            ]
             for w in works:
                 free.put(w)
 
@@ -200,16 +204,6 @@ def check(
 
             with ThreadPoolExecutor(len(works)) as pool:
                 return list(pool.map(task, chosen))
-
-
-@contextmanager
-def _worktrees(tree: Path, tag: str, scratch: Path, n: int) -> Iterator[list[Path]]:
-    if n == 0:
-        yield []
-        return
-    with worktree(tree, tag, scratch, f"w{n}") as work:
-        with _worktrees(tree, tag, scratch, n - 1) as rest:
-            yield [work, *rest]
 
 
 def main(argv: list[str] | None = None) -> int:
