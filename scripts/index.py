@@ -257,7 +257,7 @@ def download(f: IndexFile, dest_dir: Path, sha256: str, size: int | None) -> Pat
     if f.sha256 is not None and f.sha256 != sha256:
         raise SeriesError(
             f"checksum mismatch for {f.filename}: the package index gives sha256 "
-            f"{f.sha256}, VERSION pins {sha256}; refusing it"
+            f"{f.sha256}, expected {sha256}; refusing it"
         )
     dest_dir.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".part")
@@ -269,9 +269,6 @@ def download(f: IndexFile, dest_dir: Path, sha256: str, size: int | None) -> Pat
         raise
     if problem:
         tmp.unlink()
-        raise SeriesError(
-            f"refusing {f.filename} from the package index: {problem} (VERSION pins "
-            "the release's file; the index serves another)"
-        )
+        raise SeriesError(f"refusing {f.filename} from the package index: {problem}")
     os.replace(tmp, dest)
     return dest

@@ -114,7 +114,10 @@ def test_a_changed_file_is_refused_in_one_line(tmp_path: Path) -> None:
     # it advertises a checksum that is not the pinned one: refused unread
     put(tmp_path, SDIST, b"evil sdist")
     (f,) = index.find_files("vllm", "0.19.1")
-    with pytest.raises(SeriesError, match=f"index gives sha256 {sha(b'evil sdist')}"):
+    with pytest.raises(
+        SeriesError,
+        match=f"index gives sha256 {sha(b'evil sdist')}, expected {sha(b'good sdist')};",
+    ):
         index.download(f, dest, sha(b"good sdist"), None)
 
 
