@@ -92,9 +92,26 @@ def test_download_verifies_and_moves_into_place(tmp_path: Path) -> None:
     got = index.download(f, dest, sha(b"the sdist"), 9)
     assert got == dest / SDIST and got.read_bytes() == b"the sdist"
     assert [p.name for p in dest.iterdir()] == [SDIST]
+    # a verified copy is used as it is: nothing is read from the index
+    (current_root() / "files" / SDIST).unlink()
+    assert index.download(f, dest, sha(b"the sdist"), 9) == got
     got.write_bytes(b"the sdisT")  # a cached copy is verified too
     with pytest.raises(SeriesError, match="checksum mismatch.*delete it"):
         index.download(f, dest, sha(b"the sdist"), 9)
+    got.write_bytes(b"the sd")  # and its size checked first
+    with pytest.raises(SeriesError, match=r"truncated \(6 of 9 bytes\); delete it"):
+        index.download(f, dest, sha(b"the sdist"), 9)
+
+
+def test_a_part_file_left_by_a_killed_download_is_replaced(tmp_path: Path) -> None:
+    put(tmp_path, SDIST, b"the sdist")
+    (f,) = index.find_files("vllm", "0.19.1")
+    dest = tmp_path / "dl"
+    dest.mkdir()
+    (dest / f"{SDIST}.part").write_bytes(b"the sd")  # e.g. after a SIGKILL
+    got = index.download(f, dest, sha(b"the sdist"), 9)
+    assert got.read_bytes() == b"the sdist"
+    assert [p.name for p in dest.iterdir()] == [SDIST]
 
 
 def test_a_changed_file_is_refused_in_one_line(tmp_path: Path) -> None:
@@ -197,10 +214,12 @@ def test_the_progress_total_is_the_pinned_size_else_the_servers(
         file_url = url.replace("/simple", f"/files/{SDIST}")
         # nothing pinned: the server's Content-Length
         index.fetch_url(file_url, tmp_path / "a", SDIST, None)
+        assert (tmp_path / "a").read_bytes() == b"fifteen bytes!!"
         # pinned (here larger than what the server has): the pinned size
-        index.fetch_url(file_url, tmp_path / "b", SDIST, 20)
+        http = index.IndexFile(SDIST, "0.19.1", file_url, None)
+        with pytest.raises(SeriesError, match=r"truncated \(15 of 20 bytes\)"):
+            index.download(http, tmp_path / "b", sha(b"fifteen bytes!!"), 20)
     assert totals == [15, 20]
-    assert (tmp_path / "b").read_bytes() == b"fifteen bytes!!"
 
 
 def test_fetch_uses_extra_index_and_find_links_from_pip_conf(
