@@ -109,11 +109,12 @@ def version_of(filename: str) -> str:
 
 
 def _sha256_of_link(link: Any) -> str | None:
+    """The sha256 the index gives for a link: pip's own parse of the `#sha256=`
+    fragment (PEP 503) and of JSON `hashes` (PEP 691), or, in pips older than
+    22.2 (no `Link._hashes`), the fragment read here."""
     hashes = getattr(link, "_hashes", None)
-    if isinstance(hashes, dict) and hashes.get("sha256"):
-        return str(hashes["sha256"])
-    if getattr(link, "hash_name", None) == "sha256" and link.hash:
-        return str(link.hash)
+    if isinstance(hashes, dict):
+        return hashes.get("sha256") or None
     name, _, value = urlsplit(link.url).fragment.partition("=")
     return value if name == "sha256" and value else None
 

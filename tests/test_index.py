@@ -71,6 +71,25 @@ def test_find_files_lists_every_platform_with_the_index_checksum(
     assert index.find_files("vllm", "9.9") == []
 
 
+def test_the_sha256_of_a_link_as_pip_parses_it_or_from_its_fragment() -> None:
+    from types import SimpleNamespace
+
+    from pip._internal.models.link import Link
+
+    url = f"https://index.invalid/files/{SDIST}"
+    assert index._sha256_of_link(Link(f"{url}#sha256=ab12")) == "ab12"
+    # a PEP 691 JSON index gives hashes, not a fragment
+    json_link = Link(url, hashes={"md5": "cd34", "sha256": "ef56"})
+    assert index._sha256_of_link(json_link) == "ef56"
+    assert index._sha256_of_link(Link(f"{url}#md5=cd34")) is None
+    assert index._sha256_of_link(Link(url, hashes={"sha256": ""})) is None
+    # a pip before 22.2: links without `_hashes`, the fragment read here
+    assert index._sha256_of_link(SimpleNamespace(url=f"{url}#sha256=ab12")) == "ab12"
+    assert index._sha256_of_link(SimpleNamespace(url=f"{url}#md5=ab12")) is None
+    assert index._sha256_of_link(SimpleNamespace(url=f"{url}#sha256=")) is None
+    assert index._sha256_of_link(SimpleNamespace(url=url)) is None
+
+
 def test_versions_are_final_releases_ascending(release: dict[str, bytes]) -> None:
     # 0.18.0 < 0.18.1.post1 < 0.19.1; rc and local versions left out
     assert index.versions("vllm") == ["0.18.0", "0.18.1.post1", "0.19.1"]
