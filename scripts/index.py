@@ -132,9 +132,8 @@ def _all_links(project: str) -> list[Any]:
         return None
 
     with _pip_command() as (cmd, options, session):
-        finder = cmd._build_package_finder(
-            options=options, session=session, ignore_requires_python=True
-        )
+        # (no Requires-Python filter either: that is the replaced hook's too)
+        finder = cmd._build_package_finder(options=options, session=session)
         finder.get_install_candidate = keep
         try:
             finder.find_all_candidates(project)

@@ -104,14 +104,33 @@ class _GzipLabel(_Quiet):
         self._send_gzip(path.read_bytes())
 
 
-HANDLERS = {"plain": _Quiet, "gzip": _Gzip, "gzip-label": _GzipLabel}
+class _NoLength(_Quiet):
+    """Sends each file without Content-Length, ending it by closing the
+    connection (HTTP/1.0), as a server streaming a response does."""
+
+    def do_GET(self) -> None:
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            return super().do_GET()
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(path.read_bytes())
+
+
+HANDLERS = {
+    "plain": _Quiet,
+    "gzip": _Gzip,
+    "gzip-label": _GzipLabel,
+    "no-length": _NoLength,
+}
 
 
 @contextmanager
 def serve(root: Path, encoding: str = "plain") -> Iterator[tuple[str, list[str]]]:
     """Serve `root` on 127.0.0.1: yields (index URL, paths requested).
-    `encoding`: "plain", "gzip" (compressed when the client allows) or
-    "gzip-label" (`.gz` files labelled Content-Encoding: gzip)."""
+    `encoding`: "plain", "gzip" (compressed when the client allows),
+    "gzip-label" (`.gz` files labelled Content-Encoding: gzip) or "no-length"
+    (files sent without Content-Length)."""
     handler = functools.partial(HANDLERS[encoding], directory=str(root))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.requests = []  # type: ignore[attr-defined]

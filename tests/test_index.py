@@ -90,6 +90,35 @@ def test_the_sha256_of_a_link_as_pip_parses_it_or_from_its_fragment() -> None:
     assert index._sha256_of_link(SimpleNamespace(url=url)) is None
 
 
+def test_find_files_passes_over_other_projects_and_versions(
+    tmp_path: Path,
+) -> None:
+    """An index page (or a find-links directory, which lists every file in
+    it) may give other projects' files and other versions before the wanted
+    one: each is passed over, not taken for the end of the list. A file is
+    listed whatever Python it requires (as whatever platform it is for)."""
+    page = current_root() / "simple" / "vllm" / "index.html"
+    page.parent.mkdir(parents=True)
+    names = ("aaa-1.0.tar.gz", "vllm-0.18.0.tar.gz", "vllm-0.19.1.tar.gz")
+    page.write_text(
+        "\n".join(
+            f'<a href="../../files/{n}" data-requires-python="&gt;=4">{n}</a>'
+            for n in names
+        )
+    )
+    found = index.find_files("vllm", "0.19.1")
+    assert [f.filename for f in found] == ["vllm-0.19.1.tar.gz"]
+
+
+def test_an_index_pip_cannot_read_is_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PIP_INDEX_URL", "http://[")
+    with pytest.raises(SeriesError) as e:
+        index.find_files("vllm", "0.19.1")
+    assert str(e.value) == "cannot read the package index for vllm: Invalid IPv6 URL"
+
+
 def test_versions_are_final_releases_ascending(release: dict[str, bytes]) -> None:
     # 0.18.0 < 0.18.1.post1 < 0.19.1; rc and local versions left out
     assert index.versions("vllm") == ["0.18.0", "0.18.1.post1", "0.19.1"]
@@ -224,6 +253,7 @@ def test_the_progress_total_is_the_pinned_size_else_the_servers(
 
     class Recorded(progress.Bar):
         def __init__(self, label: str, total: int | None) -> None:
+            assert label == SDIST
             totals.append(total)
             super().__init__(label, total, enabled=False)
 
@@ -238,7 +268,12 @@ def test_the_progress_total_is_the_pinned_size_else_the_servers(
         http = index.IndexFile(SDIST, "0.19.1", file_url, None)
         with pytest.raises(SeriesError, match=r"truncated \(15 of 20 bytes\)"):
             index.download(http, tmp_path / "b", sha(b"fifteen bytes!!"), 20)
-    assert totals == [15, 20]
+    with serve(current_root(), "no-length") as (url, _):
+        # neither: no total (the bar shows bytes and speed, no percentage)
+        file_url = url.replace("/simple", f"/files/{SDIST}")
+        index.fetch_url(file_url, tmp_path / "c", SDIST, None)
+        assert (tmp_path / "c").read_bytes() == b"fifteen bytes!!"
+    assert totals == [15, 20, None]
 
 
 def test_fetch_uses_extra_index_and_find_links_from_pip_conf(
