@@ -151,20 +151,17 @@ def find_files(project: str, version: str | None = None) -> list[IndexFile]:
     once per URL, so a caller can fall back to the next.
     """
     from pip._vendor.packaging.utils import canonicalize_name
-    from pip._vendor.packaging.version import InvalidVersion, Version
+    from pip._vendor.packaging.version import Version
 
     want = canonicalize_name(project)
     wanted = Version(version) if version is not None else None
     out: list[IndexFile] = []
     seen: set[str] = set()
     for link in _all_links(project):
-        parts = split_filename(link.filename)
+        parts = split_filename(link.filename)  # (its version is a valid one)
         if parts is None or parts[0] != want:
             continue
-        try:
-            if wanted is not None and Version(parts[1]) != wanted:
-                continue
-        except InvalidVersion:
+        if wanted is not None and Version(parts[1]) != wanted:
             continue
         url = link.url_without_fragment
         if url in seen:

