@@ -67,11 +67,12 @@ class Counts:
 
 
 def junit_counts(path: Path) -> Counts:
-    """Counts from a pytest junit XML report (errors count as failures)."""
+    """Counts from a pytest junit XML report (errors count as failures): the
+    <testsuite> elements, the root one (older pytest) or those under
+    <testsuites> (whose own totals, where a writer gives them, are ignored)."""
     root = ET.parse(path).getroot()
-    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
     c = Counts()
-    for s in suites:
+    for s in root.iter("testsuite"):  # the root itself included
         tests = int(s.get("tests", 0))
         failed = int(s.get("failures", 0)) + int(s.get("errors", 0))
         skipped = int(s.get("skipped", 0))
@@ -125,12 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--pytest-args",
-        default=None,
         help="extra pytest arguments of one part (default: $PYTEST_ARGS)",
     )
     args = parser.parse_args(argv)
     if args.pytest_args is None and args.part != "all":
-        args.pytest_args = os.environ.get("PYTEST_ARGS", "")
+        args.pytest_args = os.environ.get("PYTEST_ARGS")
     try:
         extra = shlex.split(args.pytest_args or "")
     except ValueError as e:

@@ -204,12 +204,14 @@ def test_run_tests_under_a_pin_is_its_vllm_tests(
         with pytest.raises(SeriesError, match="the tooling tests are the main series'"):
             run_tests.main(["tooling"])
         assert run_tests.main([]) == 0
+        out = capfd.readouterr().out
+        assert run_tests.main(["vllm"]) == 0  # the same, named
     finally:
         runlock.release(up.lock_file)
-    out = capfd.readouterr().out
     assert "=== vLLM tests: " in out and f"(in {up.tree})" in out
     assert "project tests" not in out
     assert "total: 1 passed, 0 failed, 0 skipped" in out
+    assert "total: 1 passed, 0 failed, 0 skipped" in capfd.readouterr().out
 
 
 # --- the Makefile: PIN= reaches the scripts; the main series' own targets refuse

@@ -130,6 +130,15 @@ def test_junit_counts(tmp_path: Path) -> None:
     xml.write_text('<testsuite errors="0" failures="1" skipped="0" tests="2"/>')
     c = run_tests.junit_counts(xml)
     assert (c.passed, c.failed, c.skipped) == (1, 1, 0)
+    # totals on <testsuites> (other writers) are not counted twice; a missing
+    # attribute is 0 (a suite with none of them is empty)
+    xml.write_text(
+        '<testsuites tests="9" failures="9" errors="9" skipped="9">'
+        '<testsuite tests="4" failures="1"/><testsuite tests="3" errors="2"/>'
+        '<testsuite tests="2" skipped="1"/><testsuite/></testsuites>'
+    )
+    c = run_tests.junit_counts(xml)
+    assert (c.passed, c.failed, c.skipped) == (3 + 1 + 1, 1 + 2, 1)
 
 
 def test_counts_add() -> None:
@@ -198,7 +207,12 @@ def test_manifest_selection(applied: pin.Layout) -> None:
 
 
 def run_cli(layout: pin.Layout, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "SERIES_LOCK_HELD"}
+    # (buffered output, as a plain `make test | tee log` has)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SERIES_LOCK_HELD", "PYTHONUNBUFFERED")
+    }
     env.update(SERIES_ROOT=str(layout.root), PYTEST_ARGS="-k test_x")
     return subprocess.run(
         [sys.executable, str(SCRIPTS / "run_tests.py"), *args],
@@ -214,6 +228,8 @@ def test_vllm_part_runs_the_selected_files_in_the_tree(applied: pin.Layout) -> N
     proc = run_cli(applied, "vllm")
     assert proc.returncode == 0, proc.stderr
     assert "tests/test_new.py tests/test_y.py -k test_x" in proc.stdout
+    # printed before pytest's own output, also into a pipe (CI's log)
+    assert proc.stdout.index("=== vLLM tests: ") < proc.stdout.index(" passed")
     assert f"(in {applied.tree})" in proc.stdout
     assert "total: 1 passed, 0 failed, 0 skipped" in proc.stdout
 
@@ -306,7 +322,39 @@ def test_main_vllm_part(in_root: pin.Layout, capfd: pytest.CaptureFixture[str]) 
         "-p no:randomly  (in " in out
     )
     assert "total: 1 passed, 0 failed, 0 skipped" in out
-    assert in_root.lock_file.read_text().startswith("pid ")
+    # what a second command is told holds the checkout
+    assert in_root.lock_file.read_text() == f"pid {os.getpid()}: run_tests.py vllm\n"
+
+
+def test_main_one_part_runs_its_markers_and_only_them(
+    in_root: pin.Layout, capfd: pytest.CaptureFixture[str]
+) -> None:
+    run_tests.main(["tooling"])  # no PYTEST_ARGS: nothing added
+    out = capfd.readouterr().out
+    assert " --junitxml=" in out
+    assert (
+        out.split(" --junitxml=", 1)[1]
+        .split(" ", 1)[1]
+        .startswith(f"tests -m not e2e and not wheel  (in {in_root.root})\n")
+    )
+
+
+def test_cli_help_and_an_unknown_part() -> None:
+    script = str(SCRIPTS / "run_tests.py")
+    out = subprocess.run(
+        [sys.executable, script, "--help"], capture_output=True, text=True
+    ).stdout
+    # the module's docstring, its lines as written
+    assert (
+        "\n    run_tests.py [all|project|tooling|e2e|wheel|vllm] [--pytest-args" in out
+    )
+    assert "\n- vllm: inside build/vllm, the vLLM test files the series adds or" in out
+    lines = [line.strip() for line in out.splitlines()]
+    assert "extra pytest arguments of one part (default: $PYTEST_ARGS)" in lines
+    proc = subprocess.run(
+        [sys.executable, script, "everything"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and "invalid choice: 'everything'" in proc.stderr
 
 
 def test_main_all_fails_when_a_part_runs_no_test(
