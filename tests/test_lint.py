@@ -190,6 +190,19 @@ def test_check_runs_ruff_on_the_series_python_files(
     assert cwd != str(layout.tree) and not os.path.exists(cwd)  # a scratch clone
 
 
+def test_check_lints_the_messages_in_the_pins_style(
+    series_env: tuple[Layout, Pin],
+) -> None:
+    """The main series' messages are backports: as ports (another pin's
+    style) each would need its Upstream:/Backport-notes: trailers gone."""
+    layout, p = series_env
+    assert lint.check(layout.tree, p.tag, layout.patches, None).startswith("3 patch")
+    with pytest.raises(SeriesError) as e:
+        lint.check(layout.tree, p.tag, layout.patches, None, style="upstream")
+    problems = str(e.value).splitlines()[1:]
+    assert problems and all(": a port for upstream has no" in x for x in problems[:2])
+
+
 def test_check_reports_ruff_failures(
     series_env: tuple[Layout, Pin], tmp_path: Path
 ) -> None:
