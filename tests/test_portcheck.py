@@ -176,39 +176,51 @@ def test_a_patch_without_tests_is_refused(pinned: tuple[Layout, Pin]) -> None:
 
 def test_cli_prints_the_table_and_fails_on_a_bad_patch(
     pinned: tuple[Layout, Pin],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     layout, _ = pinned
     (layout.root / "up" / "VERSION").write_text(
         f"VLLM_TAG={TAG}\nVLLM_VERSION=0.0.1\nSDIST_NAME=s\nSDIST_SHA256=0\n"
         "SDIST_SIZE=1\n"
     )
-    layout.python.parent.mkdir(parents=True)
-    layout.python.symlink_to(sys.executable)
-    env = {k: v for k, v in os.environ.items() if k != runlock.HELD_ENV}
-    env.update(SERIES_ROOT=str(layout.root), SERIES_PIN="up")
     names = [p.name for p in sorted(layout.patches.glob("*.patch"))]
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, str(SCRIPTS / "portcheck.py"), *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
+    monkeypatch.setenv("SERIES_ROOT", str(layout.root))
+    monkeypatch.setenv("SERIES_PIN", "up")
+    monkeypatch.delenv(runlock.HELD_ENV, raising=False)
+    try:
+        with pytest.raises(SeriesError, match="venv missing: run `make build`"):
+            portcheck.main([names[0]])
+        layout.python.parent.mkdir(parents=True)
+        layout.python.symlink_to(sys.executable)
+        with pytest.raises(SeriesError) as e:
+            portcheck.main([names[1]])
+        assert str(e.value) == (
+            f"1 of 1 patch(es) did not fail before and pass after: {names[1]}"
         )
-
-    proc = run(names[1])
+        assert capsys.readouterr().out.splitlines() == [
+            "| port | before (without the fix) | after (with the fix) |",
+            "|---|---|---|",
+            f"| {names[1]} | 1 passed | 1 passed |",
+        ]
+        # what a second command is told holds the checkout
+        assert layout.lock_file.read_text() == f"pid {os.getpid()}: portcheck.py\n"
+        assert portcheck.main(["--jobs", "0", names[0]]) == 0  # (at least one)
+        assert capsys.readouterr().out.splitlines()[-1] == (
+            f"1 patch(es): each one's tests fail on {TAG}, pass with it"
+        )
+    finally:
+        runlock.release(layout.lock_file)
+    # the script itself: the same verdict, in one line
+    env = {k: v for k, v in os.environ.items() if k != runlock.HELD_ENV}
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPTS / "portcheck.py"), names[1]],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 1
-    assert proc.stdout.splitlines() == [
-        "| port | before (without the fix) | after (with the fix) |",
-        "|---|---|---|",
-        f"| {names[1]} | 1 passed | 1 passed |",
-    ]
     assert proc.stderr.strip() == (
         f"error: 1 of 1 patch(es) did not fail before and pass after: {names[1]}"
-    )
-    proc = run("--jobs", "1", names[0])
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[-1] == (
-        f"1 patch(es): each one's tests fail on {TAG}, pass with it"
     )
