@@ -69,15 +69,13 @@ def read_tests(path: Path) -> dict[str, list[str]]:
 
 
 def cell(c: Counts) -> str:
-    """One table cell: pytest's counts, or what went wrong."""
-    if c.problems and c.passed + c.failed == 0:
-        return "; ".join(c.problems)
-    parts = [
+    """One table cell: pytest's counts, then what went wrong."""
+    counts = ", ".join(
         f"{n} {k}"
         for k, n in (("failed", c.failed), ("passed", c.passed), ("skipped", c.skipped))
         if n
-    ]
-    return ", ".join(parts) or "no test ran"
+    )
+    return "; ".join(filter(None, [counts, *c.problems])) or "no test ran"
 
 
 def failed_before(c: Counts) -> bool:

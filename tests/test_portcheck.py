@@ -108,6 +108,11 @@ def test_each_patch_before_and_after(pinned: tuple[Layout, Pin]) -> None:
         "1 failed",
     ]
     assert [r.ok for r in rows] == [True, False, False]
+    # what each worktree links: the build's compiled modules and version file
+    assert portcheck.untracked_modules(layout.tree) == [
+        layout.tree / "vllm" / "_C.abi3.so",
+        layout.tree / "vllm" / "_version.py",
+    ]
     assert rows[0].markdown() == f"| {names[0]} | 1 failed, 1 passed | 2 passed |"
     # the tree is as it was: same commit, no worktree left
     assert git(layout.tree, "rev-parse", "HEAD") == head
@@ -144,6 +149,39 @@ def test_verdicts() -> None:
         "1 failed, 2 passed, 3 skipped"
     )
     assert portcheck.cell(Counts()) == "no test ran"
+    # a run cut short after some tests: both what ran and why it is no pass
+    assert portcheck.cell(Counts(passed=1, failed=1, problems=["a", "b"])) == (
+        "1 failed, 1 passed; a; b"
+    )
+
+
+def test_run_pytest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The work tree's code is what the tests import, in pytest and in any
+    process a test starts elsewhere (vLLM's tests start engines and servers);
+    pytest's output stays out of the table; a hung run is cut off."""
+    work = tmp_path / "work"
+    (work / "tests").mkdir(parents=True)
+    (work / "mod.py").write_text("X = 1\n")
+    (work / "tests" / "test_sub.py").write_text(
+        "import subprocess, sys\n\n\ndef test_sub():\n"
+        "    out = subprocess.run([sys.executable, '-c', 'import mod; print(mod.X)'],"
+        " cwd='/', capture_output=True, text=True)\n"
+        "    assert out.stdout == '1\\n', out.stderr\n"
+    )
+    (work / "tests" / "test_slow.py").write_text(
+        "import time\n\n\ndef test_slow():\n    time.sleep(30)\n"
+    )
+    py = Path(sys.executable)
+    c = portcheck.run_pytest(py, ["tests/test_sub.py"], work)
+    assert (c.passed, c.failed, c.problems) == (1, 0, [])
+    assert capfd.readouterr() == ("", "")
+    c = portcheck.run_pytest(py, ["-k", "nothing"], work)
+    assert c.problems == ["pytest: no test ran"]
+    monkeypatch.setattr(portcheck, "TIMEOUT_S", 2)
+    c = portcheck.run_pytest(py, ["tests/test_slow.py"], work)
+    assert portcheck.cell(c) == "timed out after 2 s"
 
 
 def test_read_tests(tmp_path: Path) -> None:
