@@ -303,6 +303,71 @@ def test_build_cpu_installs_once_with_the_kernels(tmp_path: Path) -> None:
     assert calls3[2].startswith("-c import torch, vllm")
 
 
+def test_what_reinstalls_the_dependencies_or_the_tree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The dependency stamp covers the requirements, the test requirements
+    and the locks; the tree's stamp its root commit, not each new commit (an
+    editable install follows those by itself). A step skipped says so."""
+    import gitrun
+
+    layout, p, log = fake_build(tmp_path)
+    build.build(layout, p, "cpu")
+
+    def pip_calls() -> list[str]:
+        n = pip_calls.seen  # type: ignore[attr-defined]
+        calls = log.read_text().splitlines()
+        pip_calls.seen = len(calls)  # type: ignore[attr-defined]
+        return [c.split(" ")[4] for c in calls[n:] if c.startswith("-m pip")]
+
+    pip_calls.seen = 0  # type: ignore[attr-defined]
+    pip_calls()
+    capsys.readouterr()
+    (layout.tree / "g").write_text("y\n")
+    gitrun.git(layout.tree, "add", "g")
+    gitrun.git(layout.tree, "commit", "-q", "-m", "a patch")
+    build.build(layout, p, "cpu")
+    assert pip_calls() == []
+    assert capsys.readouterr().out.count("\n    up to date\n") == 2
+    layout.test_requirements.write_text("pytest\npytest-timeout\n")
+    build.build(layout, p, "cpu")
+    assert pip_calls() == ["--require-hashes", "--dry-run"]
+    assert capsys.readouterr().out.count("\n    up to date\n") == 1
+    # a patch that changes the release's requirements
+    (layout.tree / "requirements" / "build.txt").write_text("setuptools\nninja\n")
+    build.build(layout, p, "cpu")
+    assert pip_calls() == ["--require-hashes", "--dry-run"]
+    # cuda without a lock of its own: versions from the CPU lock, which
+    # its stamp covers too
+    build.build(layout, p, "cuda")
+    assert pip_calls() == ["-c", "--dry-run", "-e"]
+    layout.constraints.write_text("numpy==3 --hash=sha256:" + "b" * 64 + "\n")
+    build.build(layout, p, "cuda")
+    assert pip_calls() == ["-c", "--dry-run"]
+    assert "numpy==3" in (layout.build / "constraints-versions.txt").read_text()
+
+
+def test_a_pin_without_a_lock_resolves_afresh(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    layout, p, log = fake_build(tmp_path, pin_name="up")
+    layout.constraints.unlink()
+    build.build(layout, p, "cpu")
+    reqs = layout.build / "requirements-cpu.txt"
+    calls = log.read_text().splitlines()
+    assert calls[0].startswith(f"-m pip install -q -r {reqs} |")
+    assert f"note: no {layout.constraints}: resolving afresh" in capsys.readouterr().out
+    (tmp_path / "2").mkdir()
+    layout, p, log = fake_build(tmp_path / "2", pip_rc=1, pin_name="up")
+    layout.constraints.unlink()
+    with pytest.raises(SeriesError, match=r"^installing the dependencies failed"):
+        build.build(layout, p, "cpu")
+    # with the CPU lock but none for cuda: by version, and its own failure
+    layout, p, log = fake_build(tmp_path / "3", pip_rc=1)
+    with pytest.raises(SeriesError, match=r"^installing the dependencies failed"):
+        build.build(layout, p, "cuda")
+
+
 def test_the_requirement_check_sees_no_package_source(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
