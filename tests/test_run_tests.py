@@ -339,11 +339,11 @@ def test_main_one_part_runs_its_markers_and_only_them(
     )
 
 
-def test_cli_help_and_an_unknown_part() -> None:
-    script = str(SCRIPTS / "run_tests.py")
-    out = subprocess.run(
-        [sys.executable, script, "--help"], capture_output=True, text=True
-    ).stdout
+def test_cli_help_and_an_unknown_part(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        run_tests.main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
     # the module's docstring, its lines as written
     assert (
         "\n    run_tests.py [all|project|tooling|e2e|wheel|vllm] [--pytest-args" in out
@@ -351,10 +351,10 @@ def test_cli_help_and_an_unknown_part() -> None:
     assert "\n- vllm: inside build/vllm, the vLLM test files the series adds or" in out
     lines = [line.strip() for line in out.splitlines()]
     assert "extra pytest arguments of one part (default: $PYTEST_ARGS)" in lines
-    proc = subprocess.run(
-        [sys.executable, script, "everything"], capture_output=True, text=True
-    )
-    assert proc.returncode == 2 and "invalid choice: 'everything'" in proc.stderr
+    with pytest.raises(SystemExit) as e:
+        run_tests.main(["everything"])
+    assert e.value.code == 2
+    assert "invalid choice: 'everything'" in capsys.readouterr().err
 
 
 def test_main_all_fails_when_a_part_runs_no_test(
