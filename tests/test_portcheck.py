@@ -138,6 +138,7 @@ def test_verdicts() -> None:
     # a crash without a report is not evidence of the defect
     assert not portcheck.failed_before(Counts(problems=["pytest exited 4"]))
     assert portcheck.passed_after(Counts(passed=3))
+    assert portcheck.passed_after(Counts(passed=1))  # one test is enough
     assert not portcheck.passed_after(Counts(passed=3, skipped=1))
     assert not portcheck.passed_after(Counts(passed=3, failed=1))
     assert not portcheck.passed_after(Counts())
