@@ -74,47 +74,54 @@ class _Quiet(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         self.server.requests.append(self.path)  # type: ignore[attr-defined]
 
-    def _send_gzip(self, body: bytes) -> None:
+
+class _Encoded(_Quiet):
+    """Sends each file as `reply` says (its body and headers), or as a plain
+    file server does where `reply` gives None."""
+
+    def reply(self, data: bytes, path: Path) -> tuple[bytes, dict[str, str]] | None:
+        raise NotImplementedError
+
+    def do_GET(self) -> None:
+        path = Path(self.translate_path(self.path))
+        sent = self.reply(path.read_bytes(), path) if path.is_file() else None
+        if sent is None:
+            return super().do_GET()
+        body, headers = sent
         self.send_response(200)
-        self.send_header("Content-Encoding", "gzip")
-        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
 
 
-class _Gzip(_Quiet):
-    """Compresses every response with gzip when the request allows it
+class _Gzip(_Encoded):
+    """Compresses every file with gzip when the request allows it
     (`Accept-Encoding` naming gzip), as nginx's `gzip on` or a CDN does."""
 
-    def do_GET(self) -> None:
-        path = Path(self.translate_path(self.path))
-        if not path.is_file() or "gzip" not in self.headers.get("Accept-Encoding", ""):
-            return super().do_GET()
-        self._send_gzip(gzip.compress(path.read_bytes()))
+    def reply(self, data: bytes, path: Path) -> tuple[bytes, dict[str, str]] | None:
+        if "gzip" not in self.headers.get("Accept-Encoding", ""):
+            return None
+        body = gzip.compress(data)
+        return body, {"Content-Encoding": "gzip", "Content-Length": str(len(body))}
 
 
-class _GzipLabel(_Quiet):
+class _GzipLabel(_Encoded):
     """Serves each `.gz` file as it is but labelled `Content-Encoding: gzip`,
     whatever the request allows (Apache's `AddEncoding x-gzip .gz`)."""
 
-    def do_GET(self) -> None:
-        path = Path(self.translate_path(self.path))
-        if not (path.is_file() and path.suffix == ".gz"):
-            return super().do_GET()
-        self._send_gzip(path.read_bytes())
+    def reply(self, data: bytes, path: Path) -> tuple[bytes, dict[str, str]] | None:
+        if path.suffix != ".gz":
+            return None
+        return data, {"Content-Encoding": "gzip", "Content-Length": str(len(data))}
 
 
-class _NoLength(_Quiet):
+class _NoLength(_Encoded):
     """Sends each file without Content-Length, ending it by closing the
     connection (HTTP/1.0), as a server streaming a response does."""
 
-    def do_GET(self) -> None:
-        path = Path(self.translate_path(self.path))
-        if not path.is_file():
-            return super().do_GET()
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(path.read_bytes())
+    def reply(self, data: bytes, path: Path) -> tuple[bytes, dict[str, str]] | None:
+        return data, {}
 
 
 HANDLERS = {

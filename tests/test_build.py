@@ -303,6 +303,19 @@ def test_build_cpu_installs_once_with_the_kernels(tmp_path: Path) -> None:
     assert calls3[2].startswith("-c import torch, vllm")
 
 
+class PipSteps:
+    """The pip steps a fake build logged since the last call, each by its
+    first option (-e, --dry-run, --require-hashes, -c, ...)."""
+
+    def __init__(self, log: Path) -> None:
+        self.log, self.seen = log, 0
+
+    def __call__(self) -> list[str]:
+        calls = self.log.read_text().splitlines()
+        new, self.seen = calls[self.seen :], len(calls)
+        return [c.split(" ")[4] for c in new if c.startswith("-m pip")]
+
+
 def test_what_reinstalls_the_dependencies_or_the_tree(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -313,37 +326,30 @@ def test_what_reinstalls_the_dependencies_or_the_tree(
 
     layout, p, log = fake_build(tmp_path)
     build.build(layout, p, "cpu")
-
-    def pip_calls() -> list[str]:
-        n = pip_calls.seen  # type: ignore[attr-defined]
-        calls = log.read_text().splitlines()
-        pip_calls.seen = len(calls)  # type: ignore[attr-defined]
-        return [c.split(" ")[4] for c in calls[n:] if c.startswith("-m pip")]
-
-    pip_calls.seen = 0  # type: ignore[attr-defined]
-    pip_calls()
+    pip_steps = PipSteps(log)
+    pip_steps()
     capsys.readouterr()
     (layout.tree / "g").write_text("y\n")
     gitrun.git(layout.tree, "add", "g")
     gitrun.git(layout.tree, "commit", "-q", "-m", "a patch")
     build.build(layout, p, "cpu")
-    assert pip_calls() == []
+    assert pip_steps() == []
     assert capsys.readouterr().out.count("\n    up to date\n") == 2
     layout.test_requirements.write_text("pytest\npytest-timeout\n")
     build.build(layout, p, "cpu")
-    assert pip_calls() == ["--require-hashes", "--dry-run"]
+    assert pip_steps() == ["--require-hashes", "--dry-run"]
     assert capsys.readouterr().out.count("\n    up to date\n") == 1
     # a patch that changes the release's requirements
     (layout.tree / "requirements" / "build.txt").write_text("setuptools\nninja\n")
     build.build(layout, p, "cpu")
-    assert pip_calls() == ["--require-hashes", "--dry-run"]
+    assert pip_steps() == ["--require-hashes", "--dry-run"]
     # cuda without a lock of its own: versions from the CPU lock, which
     # its stamp covers too
     build.build(layout, p, "cuda")
-    assert pip_calls() == ["-c", "--dry-run", "-e"]
+    assert pip_steps() == ["-c", "--dry-run", "-e"]
     layout.constraints.write_text("numpy==3 --hash=sha256:" + "b" * 64 + "\n")
     build.build(layout, p, "cuda")
-    assert pip_calls() == ["-c", "--dry-run"]
+    assert pip_steps() == ["-c", "--dry-run"]
     assert "numpy==3" in (layout.build / "constraints-versions.txt").read_text()
 
 
@@ -469,22 +475,16 @@ def test_build_reinstalls_the_tree_when_it_changes(tmp_path: Path) -> None:
 
     layout, p, log = fake_build(tmp_path)
     build.build(layout, p, "cpu")
-    n = len(log.read_text().splitlines())
+    pip_steps = PipSteps(log)
+    pip_steps()
     # A new tree (a new root commit): the editable install is redone.
     gitrun.git(layout.tree, "checkout", "-q", "--orphan", "new")
     gitrun.git(layout.tree, "commit", "-q", "-m", "new root")
     build.build(layout, p, "cpu")
-    calls = log.read_text().splitlines()[n:]
-    assert [c.split(" ")[4] for c in calls if c.startswith("-m pip")] == ["-e"]
+    assert pip_steps() == ["-e"]
     # Another device: both the requirements and the install change.
-    n = len(log.read_text().splitlines())
     build.build(layout, p, "cuda")
-    calls = log.read_text().splitlines()[n:]
-    assert [c.split(" ")[4] for c in calls if c.startswith("-m pip")] == [
-        "-c",
-        "--dry-run",
-        "-e",
-    ]
+    assert pip_steps() == ["-c", "--dry-run", "-e"]
 
 
 def test_build_creates_the_venv_and_prints_its_steps(
