@@ -157,3 +157,22 @@ def test_per_request_max_num_tiles_above_the_server_is_a_400(
     grown = full["usage"]["prompt_tokens"] - one["usage"]["prompt_tokens"]
     assert grown == MAX_IMAGE_TOKENS - TOKENS_PER_TILE
     assert server.is_alive()
+
+
+def test_unknown_per_request_kwargs_are_dropped(server: VLLMServer) -> None:
+    # v0.19.1 passed them to NanoNemotronVLProcessor.__init__, which failed
+    # the request with a TypeError; like HF processors, the server now drops
+    # them with a warning and applies the ones the processor takes.
+    at_max = image_part(_png(256, 256))
+    status, one = _chat(server, at_max, mm_processor_kwargs={"max_num_tiles": 1})
+    assert status == 200, one
+    unknown = {"max_num_tiles": 1, "do_resize": False, "no_such_kwarg": 1}
+    status, resp = _chat(server, at_max, mm_processor_kwargs=unknown)
+    assert status == 200, resp
+    # 1 tile and no thumbnail, as with max_num_tiles alone.
+    assert resp["usage"]["prompt_tokens"] == one["usage"]["prompt_tokens"]
+    status, full = _chat(server, at_max, mm_processor_kwargs={"no_such_kwarg": 1})
+    assert status == 200, full
+    grown = full["usage"]["prompt_tokens"] - one["usage"]["prompt_tokens"]
+    assert grown == MAX_IMAGE_TOKENS - TOKENS_PER_TILE
+    assert server.is_alive()
