@@ -417,6 +417,36 @@ GLM46V_CHAT_TEMPLATE = (
 )
 
 
+# GLM-4.1V-9B-Thinking's template (the checkpoint ships it in its tokenizer):
+# a role tag per message, images and videos as their placeholder triples.
+GLM41V_CHAT_TEMPLATE = (
+    "[gMASK]<sop>"
+    "{%- for msg in messages %}"
+    "{%- if msg.role == 'system' %}"
+    "<|system|>\n{{ msg.content }}"
+    "{%- elif msg.role == 'user' %}"
+    "<|user|>{{ '\n' }}"
+    "{%- if msg.content is string %}"
+    "{{ msg.content }}"
+    "{%- else %}"
+    "{%- for item in msg.content %}"
+    "{%- if item.type == 'video' or 'video' in item %}"
+    "<|begin_of_video|><|video|><|end_of_video|>"
+    "{%- elif item.type == 'image' or 'image' in item %}"
+    "<|begin_of_image|><|image|><|end_of_image|>"
+    "{%- elif item.type == 'text' %}"
+    "{{ item.text }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- endif %}"
+    "{%- elif msg.role == 'assistant' %}"
+    "<|assistant|>\n{{ msg.content }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+
 def fast_tokenizer(special_tokens: list[str], chat_template: str, **kwargs: Any) -> Any:
     """A locally trained `PreTrainedTokenizerFast` with the model's chat template."""
     from transformers import PreTrainedTokenizerFast
@@ -428,10 +458,10 @@ def fast_tokenizer(special_tokens: list[str], chat_template: str, **kwargs: Any)
     return tokenizer
 
 
-def _glm_tokenizer() -> Any:
+def _glm_tokenizer(chat_template: str = GLM46V_CHAT_TEMPLATE) -> Any:
     return fast_tokenizer(
         GLM_SPECIAL_TOKENS,
-        GLM46V_CHAT_TEMPLATE,
+        chat_template,
         eos_token="<|endoftext|>",
         pad_token="<|endoftext|>",
         clean_up_tokenization_spaces=False,
@@ -439,14 +469,19 @@ def _glm_tokenizer() -> Any:
     )
 
 
-def _build_glm4v(out: Path, *, glmga: bool) -> None:
+def _build_glm4v(out: Path, *, glmga: bool, glm41v: bool = False) -> None:
     """GLM-4.6V-Flash layout (Glm4vConfig, model_type glm4v); `glmga`: a GLMGA
     checkpoint (GlmgaConfig, model_type glmga, GLMGA image/video processors,
-    weights of transformers' Glm46VForConditionalGeneration), served by vLLM's
+    weights of transformers' Glm46VForConditionalGeneration); `glm41v`:
+    GLM-4.1V-9B-Thinking's (Glm4vConfig, Glm4vProcessor with the Glm4v
+    image/video processors, its chat template). All served by vLLM's
     Glm4vForConditionalGeneration."""
     from transformers import (
         Glm4vConfig,
         Glm4vForConditionalGeneration,
+        Glm4vImageProcessor,
+        Glm4vProcessor,
+        Glm4vVideoProcessor,
         Glm46VForConditionalGeneration,
         Glm46VImageProcessor,
         Glm46VProcessor,
@@ -454,23 +489,29 @@ def _build_glm4v(out: Path, *, glmga: bool) -> None:
         GlmgaConfig,
     )
 
-    tokenizer = _glm_tokenizer()
+    chat_template = GLM41V_CHAT_TEMPLATE if glm41v else GLM46V_CHAT_TEMPLATE
+    tokenizer = _glm_tokenizer(chat_template)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in GLM_SPECIAL_TOKENS}
     patch, merge, temporal = 14, 2, 2
     image_kwargs, video_kwargs = _processor_kwargs(patch, merge, temporal)
+    processor_class: Any = Glm46VProcessor
     if glmga:
         from transformers import GlmgaImageProcessor, GlmgaVideoProcessor
 
         image_processor = GlmgaImageProcessor(**image_kwargs)
         video_processor = GlmgaVideoProcessor(**video_kwargs, max_frames=16)
+    elif glm41v:
+        image_processor = Glm4vImageProcessor(**image_kwargs)
+        video_processor = Glm4vVideoProcessor(**video_kwargs)
+        processor_class = Glm4vProcessor
     else:
         image_processor = Glm46VImageProcessor(**image_kwargs)
         video_processor = Glm46VVideoProcessor(**video_kwargs)
-    processor = Glm46VProcessor(
+    processor = processor_class(
         image_processor=image_processor,
         video_processor=video_processor,
         tokenizer=tokenizer,
-        chat_template=GLM46V_CHAT_TEMPLATE,
+        chat_template=chat_template,
     )
 
     eos = [ids["<|endoftext|>"], ids["<|user|>"], ids["<|observation|>"]]
@@ -526,6 +567,10 @@ def _build_glm4v(out: Path, *, glmga: bool) -> None:
         _save_model(out, Glm4vForConditionalGeneration, config, generation, processor)
 
 
+def build_glm4_1v(out: Path) -> None:
+    _build_glm4v(out, glmga=False, glm41v=True)
+
+
 def build_glm4_6v(out: Path) -> None:
     _build_glm4v(out, glmga=False)
 
@@ -576,6 +621,10 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     "qwen3_vl": Recipe(
         build_qwen3_vl, "Qwen3VLForConditionalGeneration, Qwen3VLProcessor", version=2
+    ),
+    "glm4_1v": Recipe(
+        build_glm4_1v,
+        "Glm4vForConditionalGeneration, Glm4vProcessor (GLM-4.1V-9B-Thinking layout)",
     ),
     "glm4_6v": Recipe(build_glm4_6v, "Glm4vForConditionalGeneration, Glm46VProcessor"),
     "glmga": Recipe(

@@ -52,6 +52,19 @@ def _crafted(case: dict[str, Any]) -> tuple[Any, Any]:
     elif kind == "hf-video-metadata":  # a good input
         del metadata["do_sample_frames"]
         return frames, VideoMetadata(**metadata)
+    # GLM-4.1V (Glm4vProcessor): what OpenCV reports for a container without
+    # a frame rate (fps 0, duration 0), as a dict, pre-sampled (as by the
+    # opencv_dynamic backend) or as a transformers.VideoMetadata
+    elif kind.startswith("no-frame-rate"):
+        metadata.update(fps=0.0, duration=0.0, video_backend="opencv")
+        if kind == "no-frame-rate-presampled":
+            frames, metadata["total_num_frames"] = frames[:2], 8
+            metadata.update(do_sample_frames=False, frames_indices=[0, 4])
+        elif kind == "no-frame-rate-hf-video-metadata":
+            del metadata["do_sample_frames"]
+            return frames, VideoMetadata(**metadata)
+    elif kind == "metadata-not-a-mapping":
+        return frames, [4, 2.0]
     else:
         raise AssertionError(f"unknown case {kind!r}")
     return frames, metadata

@@ -1,0 +1,79 @@
+"""`vllm serve` with the tiny GLM-4.1V checkpoint (Glm4vProcessor): a video
+without a frame rate (fps 0 and duration 0, what OpenCV reports for such a
+container; as a dict, pre-sampled, or as a transformers.VideoMetadata) is
+answered, metadata of another type is refused with HTTP 400 naming the
+video, and the server answers the next request.
+
+OpenCV's FFmpeg backend never reports fps 0 for a real file (it falls back
+to the stream's time base), so the inputs come from the `e2e_glm_crafted`
+video backend (glm_video_plugin/sitecustomize.py), the way a custom video
+loader returns them. One server for the module.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from serve import VLLMServer  # noqa: E402
+from test_server_glm import PLUGIN_DIR, _chat, crafted  # noqa: E402
+
+openai = pytest.importorskip("openai")
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model) -> Iterator[VLLMServer]:
+    tiny_model("glm4_1v")  # built if needed
+    pythonpath = os.pathsep.join(
+        p for p in (str(PLUGIN_DIR), os.environ.get("PYTHONPATH", "")) if p
+    )
+    env = {"PYTHONPATH": pythonpath, "VLLM_VIDEO_LOADER_BACKEND": "e2e_glm_crafted"}
+    with VLLMServer("glm4_1v", env=env) as srv:
+        yield srv
+
+
+def _client(server: VLLMServer) -> openai.OpenAI:
+    # v0.19.1's API server closes the connection of a request that raised
+    # (after answering 400): a client per request, no connection reused.
+    return openai.OpenAI(
+        base_url=server.api_url, api_key="EMPTY", timeout=180.0, max_retries=0
+    )
+
+
+def test_videos_without_a_frame_rate(server: VLLMServer) -> None:
+    """v0.19.1: HTTP 400 "Failed to apply Glm4vProcessor" (a ZeroDivisionError
+    or NaN inside transformers) or 500 (AttributeError on VideoMetadata)."""
+    for case in (
+        "no-frame-rate",
+        "no-frame-rate-presampled",
+        "no-frame-rate-hf-video-metadata",
+    ):
+        with _client(server) as client:
+            resp = _chat(client, server.served_name, crafted(case))
+        assert resp.usage is not None and resp.usage.completion_tokens >= 1, case
+
+
+def test_metadata_of_another_type_is_a_400(server: VLLMServer) -> None:
+    with (
+        _client(server) as client,
+        pytest.raises(openai.BadRequestError) as excinfo,
+    ):
+        _chat(client, server.served_name, crafted("metadata-not-a-mapping"))
+    assert excinfo.value.status_code == 400
+    message = str(excinfo.value.message)
+    assert "Video 0 has metadata of type list" in message, message
+
+    assert server.is_alive()
+    with _client(server) as client:
+        resp = _chat(client, server.served_name, crafted("no-frame-rate"))
+    assert resp.usage is not None and resp.usage.completion_tokens >= 1
