@@ -2,7 +2,9 @@
 without a frame rate (fps 0 and duration 0, what OpenCV reports for such a
 container; as a dict, pre-sampled, or as a transformers.VideoMetadata) is
 answered, metadata of another type is refused with HTTP 400 naming the
-video, and the server answers the next request.
+video, and the server answers the next request. A real clip shorter than
+the sampling period (decoded by the default `opencv` backend) and
+pre-sampled frames whose frames_indices repeat are answered too.
 
 OpenCV's FFmpeg backend never reports fps 0 for a real file (it falls back
 to the stream's time base), so the inputs come from the `e2e_glm_crafted`
@@ -12,9 +14,10 @@ loader returns them. One server for the module.
 
 from __future__ import annotations
 
+import base64
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from mm_media import moving_square_frames, mp4_bytes  # noqa: E402
 from serve import VLLMServer  # noqa: E402
 from test_server_glm import PLUGIN_DIR, _chat, crafted  # noqa: E402
 
@@ -76,4 +80,27 @@ def test_metadata_of_another_type_is_a_400(server: VLLMServer) -> None:
     assert server.is_alive()
     with _client(server) as client:
         resp = _chat(client, server.served_name, crafted("no-frame-rate"))
+    assert resp.usage is not None and resp.usage.completion_tokens >= 1
+
+
+def _short_clip() -> bytes:
+    """2 frames at 30 fps, decoded by the default `opencv` backend."""
+    mp4 = mp4_bytes(moving_square_frames(num_frames=2), fps=30)
+    return crafted("opencv", video=base64.b64encode(mp4).decode())
+
+
+@pytest.mark.parametrize(
+    "video",
+    [
+        pytest.param(_short_clip, id="clip-shorter-than-a-sample-period"),
+        pytest.param(lambda: crafted("repeated-frames-indices"), id="repeated-indices"),
+    ],
+)
+def test_video_sampled_like_hf(server: VLLMServer, video: Callable[[], bytes]) -> None:
+    """v0.19.1: HTTP 500 and the engine dead ("placeholder has 0 embedding
+    ranges"): the placeholder took no frame of a clip shorter than the
+    sampling period (Glm4vVideoProcessor.sample_frames takes one) and
+    dropped repeated pre-sampled frames_indices (Glm4vProcessor keeps them)."""
+    with _client(server) as client:
+        resp = _chat(client, server.served_name, video())
     assert resp.usage is not None and resp.usage.completion_tokens >= 1

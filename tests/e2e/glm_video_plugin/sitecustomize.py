@@ -65,6 +65,18 @@ def _crafted(case: dict[str, Any]) -> tuple[Any, Any]:
             return frames, VideoMetadata(**metadata)
     elif kind == "metadata-not-a-mapping":
         return frames, [4, 2.0]
+    # GLM-4.1V: a real video decoded by vLLM's default `opencv` backend (all
+    # frames, do_sample_frames=True), e.g. a clip shorter than a sample period
+    elif kind == "opencv":
+        from vllm.multimodal.video import OpenCVVideoBackend
+
+        return OpenCVVideoBackend.load_bytes(base64.b64decode(case["video"]))
+    # GLM-4.1V: pre-sampled frames whose frames_indices repeat
+    elif kind == "repeated-frames-indices":
+        metadata.update(
+            total_num_frames=16, fps=4.0, duration=4.0, video_backend="opencv"
+        )
+        metadata.update(do_sample_frames=False, frames_indices=[0, 0, 8, 8])
     else:
         raise AssertionError(f"unknown case {kind!r}")
     return frames, metadata
