@@ -66,11 +66,13 @@ def _crafted(case: dict[str, Any]) -> tuple[Any, Any]:
     elif kind == "metadata-not-a-mapping":
         return frames, [4, 2.0]
     # GLM-4.1V: a real video decoded by vLLM's default `opencv` backend (all
-    # frames, do_sample_frames=True), e.g. a clip shorter than a sample period
-    elif kind == "opencv":
-        from vllm.multimodal.video import OpenCVVideoBackend
+    # frames, do_sample_frames=True) or by `opencv_dynamic` (GLM-4.1V's rule,
+    # pre-sampled), e.g. a clip shorter than a sample period
+    elif kind in ("opencv", "opencv_dynamic"):
+        from vllm.multimodal.video import VIDEO_LOADER_REGISTRY
 
-        return OpenCVVideoBackend.load_bytes(base64.b64decode(case["video"]))
+        loader = VIDEO_LOADER_REGISTRY.load(kind)
+        return loader.load_bytes(base64.b64decode(case["video"]))
     # GLM-4.1V: pre-sampled frames whose frames_indices repeat
     elif kind == "repeated-frames-indices":
         metadata.update(
