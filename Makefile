@@ -139,7 +139,7 @@ clean: ## remove build/ except downloads (refuses if build/vllm has unexported w
 port-check: build ## PIN=NAME: each patch's tests (NAME/TESTS) fail on the release, pass with the patch
 	$(PYTHON) scripts/portcheck.py
 
-upstream-check: ## the ports in upstream/ on their release: test before/after each (~8 min after its build)
+upstream-check: ## the ports in upstream/ on their release: test before/after each (~9 min after its build)
 	$(MAKE) --no-print-directory port-check PIN=upstream
 
 # The targets of the main series only (its tiny models, wheels, benchmarks...).
