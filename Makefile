@@ -66,7 +66,7 @@ wheel: main-series ## the patched vLLM as CPU and CUDA wheels in build/dist/ (~1
 	$(SERIES) ensure
 	$(PYTHON) scripts/wheel.py
 
-test: build $(if $(PIN),,wheel) ## tooling, e2e, wheel contents, then the series' vLLM tests (~16 min; PIN=: its vLLM tests)
+test: build $(if $(PIN),,wheel) ## tooling, e2e, wheel contents, then the series' vLLM tests (~19 min; PIN=: its vLLM tests)
 	$(PYTHON) scripts/run_tests.py
 
 test-tooling: main-series build ## only the fast tests of the tooling in tests/ (~30 s)
@@ -75,7 +75,7 @@ test-tooling: main-series build ## only the fast tests of the tooling in tests/ 
 test-vllm: build ## only the vLLM tests the series adds/changes + tests/vllm-tests.txt
 	$(PYTHON) scripts/run_tests.py vllm
 
-test-e2e: main-series build ## only the end-to-end tests (tiny models through the engine, ~5 min)
+test-e2e: main-series build ## only the end-to-end tests (tiny models through the engine, ~7 min)
 	$(PYTHON) scripts/run_tests.py e2e
 
 test-wheel: main-series build wheel ## the wheels' tests: contents, CPU wheel in a fresh venv + smoke (~16 min)
