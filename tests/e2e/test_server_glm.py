@@ -15,6 +15,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -40,14 +41,22 @@ PLUGIN_DIR = Path(__file__).resolve().parent / "glm_video_plugin"
 QUESTION = "What moves in the video?"
 
 
-@pytest.fixture(scope="module")
-def server(tiny_model) -> Iterator[VLLMServer]:
-    tiny_model("glm4_6v")  # built if needed
+@contextmanager
+def crafted_video_server(tiny_model, name: str) -> Iterator[VLLMServer]:
+    """`vllm serve` of tiny checkpoint `name` (built if needed) with the
+    `e2e_glm_crafted` video backend of PLUGIN_DIR."""
+    tiny_model(name)
     pythonpath = os.pathsep.join(
         p for p in (str(PLUGIN_DIR), os.environ.get("PYTHONPATH", "")) if p
     )
     env = {"PYTHONPATH": pythonpath, "VLLM_VIDEO_LOADER_BACKEND": "e2e_glm_crafted"}
-    with VLLMServer("glm4_6v", env=env) as srv:
+    with VLLMServer(name, env=env) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model) -> Iterator[VLLMServer]:
+    with crafted_video_server(tiny_model, "glm4_6v") as srv:
         yield srv
 
 

@@ -16,7 +16,6 @@ loader returns them. One server for the module.
 from __future__ import annotations
 
 import base64
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mm_media import moving_square_frames, mp4_bytes  # noqa: E402
 from serve import VLLMServer  # noqa: E402
-from test_server_glm import PLUGIN_DIR, _chat, crafted  # noqa: E402
+from test_server_glm import _chat, crafted, crafted_video_server  # noqa: E402
 
 openai = pytest.importorskip("openai")
 
@@ -38,12 +37,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 @pytest.fixture(scope="module")
 def server(tiny_model) -> Iterator[VLLMServer]:
-    tiny_model("glm4_1v")  # built if needed
-    pythonpath = os.pathsep.join(
-        p for p in (str(PLUGIN_DIR), os.environ.get("PYTHONPATH", "")) if p
-    )
-    env = {"PYTHONPATH": pythonpath, "VLLM_VIDEO_LOADER_BACKEND": "e2e_glm_crafted"}
-    with VLLMServer("glm4_1v", env=env) as srv:
+    with crafted_video_server(tiny_model, "glm4_1v") as srv:
         yield srv
 
 
